@@ -1,0 +1,32 @@
+// The schemas of every gankernels op, in one place. Backends register in csrc/cpu/*.cpp and
+// csrc/cuda/*.cu; autograd, fake kernels and Triton live on the Python side (gankernels/ops).
+#include <torch/library.h>
+
+TORCH_LIBRARY(gankernels, m) {
+  // x_hat = eps * real + (1 - eps) * fake, one eps per sample (eps has shape [B]).
+  m.def("gp_interpolate(Tensor real, Tensor fake, Tensor eps) -> Tensor");
+  // (grad_real, grad_fake, grad_eps); grad_eps is zeros unless real and fake are given.
+  m.def(
+      "gp_interpolate_backward(Tensor grad, Tensor eps, Tensor? real, Tensor? fake)"
+      " -> (Tensor, Tensor, Tensor)");
+
+  // (loss, norms): n_i = ||inv_scale * grad_i||, loss = weight / B * sum_i phi(n_i - target).
+  m.def(
+      "norm_penalty(Tensor grad, float target, float weight, bool one_sided, float inv_scale)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "norm_penalty_backward(Tensor grad_loss, Tensor? grad_norms, Tensor grad, Tensor norms,"
+      " float target, float weight, bool one_sided, float inv_scale) -> Tensor");
+
+  // The mean adversarial loss of one role ("critic" or "generator") for one kind.
+  m.def(
+      "adversarial_loss(Tensor? real_out, Tensor fake_out, str kind, str role,"
+      " float a=-1., float b=1., float c=0., bool nonsaturating=False) -> Tensor");
+  // (grad_real, grad_fake); grad_real is empty when real_out is None.
+  m.def(
+      "adversarial_loss_backward(Tensor grad_loss, Tensor? real_out, Tensor fake_out, str kind,"
+      " str role, float a, float b, float c, bool nonsaturating) -> (Tensor, Tensor)");
+
+  // In-place clamp of every tensor to [-c, c]; returns the count of elements left at +-c.
+  m.def("clip_(Tensor(a!)[] params, float c) -> Tensor");
+}

@@ -1,0 +1,21 @@
+"""The Python face of the gankernels ops: checks, backend choice, autograd and fake kernels."""
+
+from ._backend import IMPLS, auto_choice, available, resolve
+from .adversarial_loss import adversarial_loss
+from .clip import clip_
+from .gp_interpolate import gp_interpolate
+from .norm_penalty import norm_penalty
+
+OP_NAMES = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_")
+
+__all__ = [
+    "IMPLS",
+    "OP_NAMES",
+    "adversarial_loss",
+    "auto_choice",
+    "available",
+    "clip_",
+    "gp_interpolate",
+    "norm_penalty",
+    "resolve",
+]

@@ -1,0 +1,37 @@
+"""Second-order support shared by every op's autograd registration.
+
+A fused backward kernel is first-order only. When a backward runs with grad mode on (a
+`create_graph=True` pass, gradgradcheck), the gradient is instead taken through the reference
+with autograd, so it is itself differentiable to any order (math.md section 2).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import torch
+
+
+def differentiable_backward(
+    fn: Callable[..., object],
+    inputs: Sequence[torch.Tensor],
+    grad_outputs: Sequence[Optional[torch.Tensor]],
+) -> tuple[Optional[torch.Tensor], ...]:
+    """Vector-Jacobian product of `fn` at `inputs` with `grad_outputs`, kept in the graph.
+
+    An input that does not require grad becomes a fresh leaf, so its gradient is still a
+    function of the others and of `grad_outputs`.
+    """
+    with torch.enable_grad():
+        leaves = [x if x.requires_grad else x.detach().requires_grad_() for x in inputs]
+        outputs = fn(*leaves)
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        used = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
+        return torch.autograd.grad(
+            [o for o, _ in used],
+            leaves,
+            [g for _, g in used],
+            create_graph=True,
+            allow_unused=True,
+        )

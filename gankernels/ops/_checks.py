@@ -1,0 +1,126 @@
+"""Argument checks shared by every backend, so each one fails with the same message.
+
+Every message names the op, the argument and what was expected. The C++ kernels repeat the
+essential checks with TORCH_CHECK for callers that reach `torch.ops.gankernels` directly.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from ..reference import LOSS_KINDS, ROLES
+
+FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def check_tensor(op: str, name: str, t: object) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in FLOATING:
+        raise TypeError(
+            f"{op}: {name} must be float32, float64, float16 or bfloat16, "
+            f"got {_dtype_name(t.dtype)}"
+        )
+    return t
+
+
+def check_batch(op: str, name: str, t: torch.Tensor) -> None:
+    if t.dim() == 0:
+        raise ValueError(f"{op}: {name} must have a batch dimension, got a 0-dim tensor")
+    if t.shape[0] == 0:
+        raise ValueError(f"{op}: {name} has an empty batch (shape {list(t.shape)}); need B >= 1")
+
+
+def check_like(op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor,
+               shape: bool = True) -> None:
+    if t.device != ref.device:
+        raise ValueError(
+            f"{op}: {name} must be on the same device as {ref_name} ({ref.device}), got {t.device}"
+        )
+    if t.dtype != ref.dtype:
+        raise TypeError(
+            f"{op}: {name} must have the same dtype as {ref_name} ({_dtype_name(ref.dtype)}), "
+            f"got {_dtype_name(t.dtype)}"
+        )
+    if shape and t.shape != ref.shape:
+        raise ValueError(
+            f"{op}: {name} must have the same shape as {ref_name} {list(ref.shape)}, "
+            f"got {list(t.shape)}"
+        )
+
+
+def check_gp_interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> None:
+    op = "gp_interpolate"
+    check_tensor(op, "real", real)
+    check_tensor(op, "fake", fake)
+    check_tensor(op, "eps", eps)
+    check_batch(op, "real", real)
+    check_like(op, "fake", fake, "real", real)
+    if eps.device != real.device:
+        raise ValueError(
+            f"{op}: eps must be on the same device as real ({real.device}), got {eps.device}"
+        )
+    if eps.shape != (real.shape[0],):
+        raise ValueError(
+            f"{op}: eps must have shape [B] = [{real.shape[0]}] (one value per sample), "
+            f"got {list(eps.shape)}"
+        )
+
+
+def check_norm_penalty(grad: torch.Tensor, target: float, weight: float, inv_scale: float) -> None:
+    op = "norm_penalty"
+    check_tensor(op, "grad", grad)
+    check_batch(op, "grad", grad)
+    if not target >= 0:
+        raise ValueError(f"{op}: target must be >= 0, got {target}")
+    if not inv_scale > 0:
+        raise ValueError(f"{op}: inv_scale must be > 0, got {inv_scale}")
+    if weight != weight:
+        raise ValueError(f"{op}: weight must be a number, got {weight}")
+
+
+def check_adversarial_loss(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str,
+                           role: str) -> None:
+    op = "adversarial_loss"
+    if kind not in LOSS_KINDS:
+        raise ValueError(
+            f"{op}: unknown kind {kind!r}; expected one of: {', '.join(LOSS_KINDS)}"
+        )
+    if role not in ROLES:
+        raise ValueError(f"{op}: role must be one of {', '.join(ROLES)}, got {role!r}")
+    check_tensor(op, "fake_out", fake_out)
+    if fake_out.numel() == 0:
+        raise ValueError(f"{op}: fake_out is empty (shape {list(fake_out.shape)}); need B >= 1")
+    needs_real = role == "critic" or kind == "relativistic"
+    if real_out is None:
+        if needs_real:
+            raise ValueError(f"{op}: the {role} loss of kind {kind!r} needs real_out, got None")
+        return
+    check_tensor(op, "real_out", real_out)
+    if real_out.numel() == 0:
+        raise ValueError(f"{op}: real_out is empty (shape {list(real_out.shape)}); need B >= 1")
+    check_like(op, "fake_out", fake_out, "real_out", real_out, shape=False)
+
+
+def check_clip(params: Sequence[torch.Tensor], c: float) -> None:
+    op = "clip_"
+    if not isinstance(c, (int, float)) or not c > 0:
+        raise ValueError(f"{op}: c must be a positive number, got {c!r}")
+    if isinstance(params, torch.Tensor):
+        raise TypeError(f"{op}: params must be a list of tensors, got a single tensor")
+    if len(params) == 0:
+        raise ValueError(f"{op}: params is empty; need at least one tensor")
+    device = params[0].device if isinstance(params[0], torch.Tensor) else None
+    for i, p in enumerate(params):
+        check_tensor(op, f"params[{i}]", p)
+        if p.device != device:
+            raise ValueError(
+                f"{op}: every tensor in params must be on one device; params[0] is on {device}, "
+                f"params[{i}] on {p.device}"
+            )

@@ -1,0 +1,34 @@
+"""clip_: in-place clamp of a whole parameter list to [-c, c] in one call (math.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from .. import reference
+from ._backend import resolve
+from ._checks import check_clip
+from .registry import backend_op, register_op
+
+
+def _fake(params, c):
+    return params[0].new_empty((), dtype=torch.int64)
+
+
+register_op("clip_", fake=_fake)
+
+
+def clip_(params: Sequence[torch.Tensor], c: float, *, impl: Optional[str] = None) -> torch.Tensor:
+    """w <- clamp(w, -c, c) for every tensor in `params`, in place, in one fused call.
+
+    Returns the int64 count of elements left at +-c (c rounded to each tensor's dtype), on the
+    parameters' device: reading it is the only host synchronisation. NaN stays NaN.
+    """
+    params = list(params)
+    check_clip(params, c)
+    backend = resolve(impl, params[0].device)
+    with torch.no_grad():
+        if backend == "ref":
+            return reference.clip_(params, float(c))
+        return backend_op("clip_", backend)(params, float(c))

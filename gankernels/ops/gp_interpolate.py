@@ -1,0 +1,80 @@
+"""gp_interpolate: x_hat = eps * real + (1 - eps) * fake, one eps per sample (math.md section 1).
+
+Backward: d/dreal = eps * g, d/dfake = (1 - eps) * g, d/deps_i = sum_j g_ij (real_ij - fake_ij).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .. import reference
+from ._backend import resolve
+from ._checks import check_gp_interpolate
+from .registry import backend_op, register_op
+
+
+def _fake(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(real)
+
+
+def _fake_backward(grad, eps, real, fake):
+    return torch.empty_like(grad), torch.empty_like(grad), torch.empty_like(eps)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    real, fake, eps = inputs
+    # real and fake are only read for eps's gradient: keep them alive only when it is wanted.
+    need_eps = eps.requires_grad
+    ctx.save_for_backward(eps, real if need_eps else None, fake if need_eps else None)
+
+
+def _differentiable_backward(grad, eps, real, fake):
+    acc = reference.opmath_dtype(grad.dtype)
+    e = eps.to(acc).reshape(-1, *([1] * (grad.dim() - 1)))
+    g = grad.to(acc)
+    grad_real = (e * g).to(grad.dtype)
+    grad_fake = ((1 - e) * g).to(grad.dtype)
+    grad_eps = None
+    if real is not None:
+        diff = (real.to(acc) - fake.to(acc)) * g
+        grad_eps = diff.reshape(grad.shape[0], -1).sum(1).to(eps.dtype)
+    return grad_real, grad_fake, grad_eps
+
+
+def _make_backward(backward_op):
+    def backward(ctx, grad):
+        eps, real, fake = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            grad_real, grad_fake, grad_eps = _differentiable_backward(grad, eps, real, fake)
+        else:
+            grad_real, grad_fake, grad_eps = backward_op(grad, eps, real, fake)
+            if real is None:
+                grad_eps = None
+        return grad_real, grad_fake, grad_eps
+
+    return backward
+
+
+register_op(
+    "gp_interpolate",
+    fake=_fake,
+    fake_backward=_fake_backward,
+    make_backward=_make_backward,
+    setup_context=_setup_context,
+)
+
+
+def gp_interpolate(
+    real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor, *, impl: Optional[str] = None
+) -> torch.Tensor:
+    """x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i for each sample i; eps has shape [B].
+
+    Differentiable in real, fake and eps, to any order. Computed in float32 for half types.
+    """
+    check_gp_interpolate(real, fake, eps)
+    backend = resolve(impl, real.device)
+    if backend == "ref":
+        return reference.gp_interpolate(real, fake, eps)
+    return backend_op("gp_interpolate", backend)(real, fake, eps)

@@ -1,0 +1,79 @@
+"""norm_penalty: the per-sample gradient-norm penalty inside the critic's double backward.
+
+n_i = ||inv_scale * g_i||_2 over all non-batch dims, P = weight / B * sum_i phi(n_i - target),
+phi(d) = d^2 (two-sided) or max(d, 0)^2 (one-sided). Backward (math.md section 2):
+dP/dg_ij = weight / B * phi'(n_i - target) * inv_scale^2 * g_ij / n_i, and 0 on a zero row.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .. import reference
+from ._autograd import differentiable_backward
+from ._backend import resolve
+from ._checks import check_norm_penalty
+from .registry import backend_op, register_op
+
+
+def _fake(grad, target, weight, one_sided, inv_scale):
+    acc = reference.opmath_dtype(grad.dtype)
+    return grad.new_empty((), dtype=acc), grad.new_empty((grad.shape[0],), dtype=acc)
+
+
+def _fake_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided, inv_scale):
+    return torch.empty_like(grad)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    grad, target, weight, one_sided, inv_scale = inputs
+    ctx.save_for_backward(grad, output[1])
+    ctx.params = (target, weight, one_sided, inv_scale)
+
+
+def _make_backward(backward_op):
+    def backward(ctx, grad_loss, grad_norms):
+        grad, norms = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            (grad_input,) = differentiable_backward(
+                lambda g: reference.norm_penalty(g, *ctx.params), [grad], [grad_loss, grad_norms]
+            )
+        else:
+            grad_input = backward_op(grad_loss, grad_norms, grad, norms, *ctx.params)
+        return grad_input, None, None, None, None
+
+    return backward
+
+
+register_op(
+    "norm_penalty",
+    fake=_fake,
+    fake_backward=_fake_backward,
+    make_backward=_make_backward,
+    setup_context=_setup_context,
+)
+
+
+def norm_penalty(
+    grad: torch.Tensor,
+    target: float = 1.0,
+    weight: float = 10.0,
+    one_sided: bool = False,
+    inv_scale: float = 1.0,
+    *,
+    impl: Optional[str] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, norms) with norms_i = ||inv_scale * grad_i||_2 and
+    P = weight / B * sum_i phi(norms_i - target), phi(d) = d^2 or max(d, 0)^2 if one_sided.
+
+    Norms accumulate in float32 (float64 for float64 input); P and norms have that dtype.
+    A zero row contributes a zero gradient, never NaN.
+    """
+    check_norm_penalty(grad, target, weight, inv_scale)
+    args = (grad, float(target), float(weight), bool(one_sided), float(inv_scale))
+    backend = resolve(impl, grad.device)
+    if backend == "ref":
+        return reference.norm_penalty(*args)
+    return backend_op("norm_penalty", backend)(*args)

@@ -1,0 +1,195 @@
+"""Plain-PyTorch reference of every gankernels op: the correctness oracle and the eager baseline.
+
+Each function computes the formulas of ../shared/design/math.md as directly as PyTorch allows,
+accumulating in float32 for half types, and is differentiable to any order. They take the same
+arguments as the fused ops (`torch.ops.gankernels.*`) and return the same dtypes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "LOSS_KINDS",
+    "F_DIVERGENCES",
+    "opmath_dtype",
+    "gp_interpolate",
+    "norm_penalty",
+    "adversarial_loss",
+    "clip_",
+]
+
+F_DIVERGENCES = (
+    "kl",
+    "reverse_kl",
+    "pearson",
+    "neyman",
+    "squared_hellinger",
+    "jensen_shannon",
+    "gan",
+    "total_variation",
+)
+LOSS_KINDS = (
+    "minimax",
+    "nonsaturating",
+    "wasserstein",
+    "hinge",
+    "least_squares",
+    "relativistic",
+    *F_DIVERGENCES,
+)
+ROLES = ("critic", "generator")
+LOG2 = math.log(2.0)
+
+
+def opmath_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The accumulation dtype: float64 for float64, float32 for everything narrower."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# --- 1. interpolation -------------------------------------------------------------------------
+
+
+def gp_interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i, with eps of shape [B]."""
+    acc = opmath_dtype(real.dtype)
+    e = eps.to(acc).reshape(-1, *([1] * (real.dim() - 1)))
+    return (e * real.to(acc) + (1 - e) * fake.to(acc)).to(real.dtype)
+
+
+# --- 2. norm penalty --------------------------------------------------------------------------
+
+
+def norm_penalty(
+    grad: torch.Tensor,
+    target: float = 1.0,
+    weight: float = 10.0,
+    one_sided: bool = False,
+    inv_scale: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, n) with n_i = ||inv_scale * g_i||_2 over all non-batch dims and
+    P = weight / B * sum_i phi(n_i - target), phi(d) = d^2, or max(d, 0)^2 when one_sided.
+
+    A zero row has norm 0 and gradient 0 (vector_norm's subgradient), never NaN.
+    """
+    flat = grad.reshape(grad.shape[0], -1).to(opmath_dtype(grad.dtype)) * inv_scale
+    norms = torch.linalg.vector_norm(flat, dim=1)
+    gap = norms - target
+    if one_sided:
+        gap = gap.clamp_min(0)
+    return weight * gap.square().mean(), norms
+
+
+# --- 3. adversarial losses --------------------------------------------------------------------
+
+
+def _conjugate_of_activation(kind: str, v: torch.Tensor) -> torch.Tensor:
+    """f*(g_f(v)) in closed form (math.md section 3)."""
+    if kind == "kl":
+        return torch.exp(v - 1)
+    if kind == "reverse_kl":
+        return v - 1
+    if kind == "pearson":
+        return v.square() / 4 + v
+    if kind == "neyman":
+        return 2 - 2 * torch.exp(v / 2)
+    if kind == "squared_hellinger":
+        return torch.expm1(v)
+    if kind == "jensen_shannon":
+        return F.softplus(v) - LOG2
+    if kind == "gan":
+        return F.softplus(v)
+    if kind == "total_variation":
+        return 0.5 * torch.tanh(v)
+    raise ValueError(kind)
+
+
+def _activation(kind: str, v: torch.Tensor) -> torch.Tensor:
+    """The f-GAN output activation g_f(v)."""
+    if kind in ("kl", "pearson"):
+        return v
+    if kind == "reverse_kl":
+        return -torch.exp(-v)
+    if kind == "neyman":
+        return -torch.expm1(v)
+    if kind == "squared_hellinger":
+        return -torch.expm1(-v)
+    if kind == "jensen_shannon":
+        return LOG2 - F.softplus(-v)
+    if kind == "gan":
+        return -F.softplus(-v)
+    if kind == "total_variation":
+        return 0.5 * torch.tanh(v)
+    raise ValueError(kind)
+
+
+def adversarial_loss(
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float = -1.0,
+    b: float = 1.0,
+    c: float = 0.0,
+    nonsaturating: bool = False,
+) -> torch.Tensor:
+    """The mean loss of `role` ("critic" or "generator") for one kind of math.md's table.
+
+    v_r = real_out, v_g = fake_out (raw critic outputs, averaged over all their elements):
+      minimax          critic E[sp(-v_r)] + E[sp(v_g)]        generator -E[sp(v_g)]
+      nonsaturating    critic as minimax                      generator E[sp(-v_g)]
+      wasserstein      critic E[v_g] - E[v_r]                 generator -E[v_g]
+      hinge            critic E[relu(1-v_r)] + E[relu(1+v_g)] generator -E[v_g]
+      least_squares    critic E[(v_r-b)^2]/2 + E[(v_g-a)^2]/2 generator E[(v_g-c)^2]/2
+      relativistic     critic E[sp(-(v_r - E v_g))] + E[sp(v_g - E v_r)]
+                       generator E[sp(-(v_g - E v_r))] + E[sp(v_r - E v_g)]
+      f-divergence f   critic -E[g_f(v_r)] + E[f*(g_f(v_g))]
+                       generator -E[f*(g_f(v_g))], or -E[g_f(v_g)] when nonsaturating
+    """
+    acc = opmath_dtype(fake_out.dtype)
+    vg = fake_out.to(acc)
+    vr = real_out.to(acc) if real_out is not None else None
+    sp = F.softplus
+    critic = role == "critic"
+    if kind in ("minimax", "nonsaturating"):
+        if critic:
+            return sp(-vr).mean() + sp(vg).mean()
+        return -sp(vg).mean() if kind == "minimax" else sp(-vg).mean()
+    if kind == "wasserstein":
+        return vg.mean() - vr.mean() if critic else -vg.mean()
+    if kind == "hinge":
+        return F.relu(1 - vr).mean() + F.relu(1 + vg).mean() if critic else -vg.mean()
+    if kind == "least_squares":
+        if critic:
+            return 0.5 * (vr - b).square().mean() + 0.5 * (vg - a).square().mean()
+        return 0.5 * (vg - c).square().mean()
+    if kind == "relativistic":
+        mean_r, mean_g = vr.mean(), vg.mean()
+        if critic:
+            return sp(-(vr - mean_g)).mean() + sp(vg - mean_r).mean()
+        return sp(-(vg - mean_r)).mean() + sp(vr - mean_g).mean()
+    if kind in F_DIVERGENCES:
+        if critic:
+            return -_activation(kind, vr).mean() + _conjugate_of_activation(kind, vg).mean()
+        if nonsaturating:
+            return -_activation(kind, vg).mean()
+        return -_conjugate_of_activation(kind, vg).mean()
+    raise ValueError(f"unknown loss kind {kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+
+
+# --- 4. weight clipping -----------------------------------------------------------------------
+
+
+def clip_(params: Sequence[torch.Tensor], c: float) -> torch.Tensor:
+    """w <- clamp(w, -c, c) in place for every tensor; returns the int64 count of elements at
+    +-c afterwards (c rounded to each tensor's dtype). NaN stays NaN, as in torch.clamp."""
+    count = torch.zeros((), dtype=torch.int64, device=params[0].device)
+    with torch.no_grad():
+        for p in params:
+            p.clamp_(-c, c)
+            count += (p.abs() == torch.tensor(c, dtype=p.dtype, device=p.device)).sum()
+    return count
