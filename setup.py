@@ -83,9 +83,9 @@ WITH_CUDA = _want_cuda()
 if WITH_CUDA and not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
     os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
 
-LIMITED_API = "0x03090000"  # CPython 3.9: one abi3 wheel serves every later version.
-
-cxx_flags = ["-O3", "-fopenmp", f"-DPy_LIMITED_API={LIMITED_API}", "-DGANKERNELS_OPENMP"]
+# py_limited_api=True makes torch define Py_LIMITED_API for its oldest CPython (3.10): one abi3
+# wheel serves every later version.
+cxx_flags = ["-O3", "-fopenmp", "-DGANKERNELS_OPENMP"]
 sources = ["csrc/ops.cpp", "csrc/module.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
 include_dirs = [os.path.join(ROOT, "csrc")]
 
@@ -103,8 +103,7 @@ if WITH_CUDA:
         include_dirs=include_dirs,
         extra_compile_args={
             "cxx": [*cxx_flags, "-DGANKERNELS_WITH_CUDA"],
-            "nvcc": ["-O3", "-lineinfo", f"-DPy_LIMITED_API={LIMITED_API}",
-                     "-DGANKERNELS_WITH_CUDA"],
+            "nvcc": ["-O3", "-lineinfo", "-DGANKERNELS_WITH_CUDA"],
         },
         extra_link_args=["-fopenmp"],
         py_limited_api=True,
@@ -143,5 +142,5 @@ setup(
     + ["gankernels_plugins"],
     ext_modules=[extension],
     cmdclass={"build_ext": BuildWithInfo.with_options(use_ninja=True)},
-    options={"bdist_wheel": {"py_limited_api": "cp39"}},
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

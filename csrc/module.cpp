@@ -1,5 +1,5 @@
 // The Python module gankernels._C: empty, loading it runs the TORCH_LIBRARY registrations.
-// Only the limited C API is used, so one abi3 build serves every CPython >= 3.9.
+// Only the limited C API is used, so one abi3 build serves every CPython >= 3.10.
 #include <Python.h>
 
 extern "C" {

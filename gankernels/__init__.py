@@ -8,13 +8,24 @@ from ._extension import STATUS as _STATUS  # noqa: E402  (loads gankernels._C, o
 from . import reference  # noqa: E402
 from .ops import adversarial_loss, clip_, gp_interpolate, norm_penalty  # noqa: E402
 from .info import backends  # noqa: E402
+from .penalties import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty  # noqa: E402
+from .losses import LOSS_KINDS, discriminator_loss, generator_loss  # noqa: E402
+from .clipping import clip_weights_  # noqa: E402
 
 __all__ = [
+    "LOSS_KINDS",
     "__version__",
     "adversarial_loss",
     "backends",
     "clip_",
+    "clip_weights_",
+    "discriminator_loss",
+    "dragan_penalty",
+    "generator_loss",
     "gp_interpolate",
+    "gradient_penalty",
     "norm_penalty",
+    "r1_penalty",
+    "r2_penalty",
     "reference",
 ]

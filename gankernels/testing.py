@@ -113,3 +113,66 @@ def sample_inputs(op: str, device="cpu", dtype: torch.dtype = torch.float32,
             yield f"sizes{list(sizes)}", (params, 0.01), {}
     else:
         raise ValueError(f"unknown op {op!r}")
+
+
+# --- comparison and "which kernel ran" helpers (shared by the op tests) -------------------------
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: Optional[torch.dtype] = None,
+                 *, label: str = "", equal_nan: bool = False) -> None:
+    """Asserts |actual - expected| <= atol + rtol * |expected| elementwise, with the tolerance of
+    `dtype` (default: `expected`'s dtype). On failure the message gives the worst element's index,
+    both values and how many elements are off. NaN must match NaN when `equal_nan`."""
+    rtol, atol = tolerance(dtype if dtype is not None else expected.dtype)
+    where = f"{label}: " if label else ""
+    assert actual.shape == expected.shape, (
+        f"{where}shape {list(actual.shape)} != expected {list(expected.shape)}")
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    ok = torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    if bool(ok.all()):
+        return
+    bad = ~ok
+    # The worst offender: NaN or inf mismatches first, then the largest difference.
+    err = torch.nan_to_num((a - e).abs(), nan=float("inf"), posinf=float("inf"))
+    flat = int(torch.argmax(torch.where(bad, err, torch.full_like(err, -1.0))))
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
+    raise AssertionError(
+        f"{where}{int(bad.sum())} of {a.numel()} elements differ beyond rtol={rtol}, "
+        f"atol={atol}; worst at index {index}: got {a[index].item()!r}, expected "
+        f"{e[index].item()!r} (|diff| = {err[index].item():.3g})"
+    )
+
+
+def op_qualname(name: str, backend: str) -> str:
+    """The op that a backend runs for `name` ("gp_interpolate", "norm_penalty_backward", ...), as
+    it appears in a profiler trace: gankernels::<name> compiled, gankernels::<name>_triton."""
+    return f"gankernels::{name}_triton" if backend == "triton" else f"gankernels::{name}"
+
+
+def ops_run(fn) -> set[str]:
+    """Calls fn() under torch.profiler and returns the names of the gankernels ops that ran."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key for e in prof.key_averages() if e.key.startswith("gankernels::")}
+
+
+def triton_interpreted(backend: str) -> bool:
+    """True for the Triton backend running under its CPU interpreter (~1000x slower than a GPU,
+    so the tests give it smaller shape sets)."""
+    import os
+
+    return backend == "triton" and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def direct_op(name: str, backend: str):
+    """The op a backend registers for `name` (a forward or a `_backward`), to call directly."""
+    return getattr(torch.ops.gankernels, op_qualname(name, backend).split("::")[1])
+
+
+def dispatch_keyset(device: str) -> torch._C.DispatchKeySet:
+    """The key set that sends a direct op call to `device`'s kernel. With a meta tensor standing
+    in for a second device, `op.default.redispatch(dispatch_keyset("cpu"), ...)` reaches the CPU
+    kernel (whose device check must refuse it) instead of the meta kernel."""
+    key = torch._C.DispatchKey.CUDA if device == "cuda" else torch._C.DispatchKey.CPU
+    return torch._C.DispatchKeySet(key)

@@ -25,7 +25,8 @@ def clip_(params: Sequence[torch.Tensor], c: float, *, impl: Optional[str] = Non
     Returns the int64 count of elements left at +-c (c rounded to each tensor's dtype), on the
     parameters' device: reading it is the only host synchronisation. NaN stays NaN.
     """
-    params = list(params)
+    if not isinstance(params, torch.Tensor):  # a lone tensor must reach check_clip's message
+        params = list(params)
     check_clip(params, c)
     backend = resolve(impl, params[0].device)
     with torch.no_grad():

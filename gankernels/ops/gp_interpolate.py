@@ -72,6 +72,8 @@ def gp_interpolate(
     """x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i for each sample i; eps has shape [B].
 
     Differentiable in real, fake and eps, to any order. Computed in float32 for half types.
+    NaN and Inf follow torch's arithmetic: a NaN input gives NaN there, and an infinite input
+    with eps_i = 0 (real) or 1 (fake) gives inf * 0 = NaN, as the reference does.
     """
     check_gp_interpolate(real, fake, eps)
     backend = resolve(impl, real.device)

@@ -69,7 +69,9 @@ def norm_penalty(
     P = weight / B * sum_i phi(norms_i - target), phi(d) = d^2 or max(d, 0)^2 if one_sided.
 
     Norms accumulate in float32 (float64 for float64 input); P and norms have that dtype.
-    A zero row contributes a zero gradient, never NaN.
+    A zero row contributes a zero gradient, never NaN. A row holding NaN (inf) has a NaN (inf)
+    norm, so P is NaN (inf), and that row's gradient is NaN (inf / inf), as the reference's;
+    the other rows keep their norms and gradients.
     """
     check_norm_penalty(grad, target, weight, inv_scale)
     args = (grad, float(target), float(weight), bool(one_sided), float(inv_scale))

@@ -1,0 +1,475 @@
+// CPU kernels of adversarial_loss and adversarial_loss_backward (math.md section 3).
+//
+// Every kind and role is a sum of at most two mean terms, one over the real outputs v_r and one
+// over the generated outputs v_g, each of the form
+//
+//     sign * mean_j F(v_j - shift) + constant
+//
+// with F from the small set `Fn` below (softplus, identity, hinge, half square, the closed-form
+// f-GAN composites f*(g_f(v)) and -g_f(v), ...). The forward is one parallel pass over the blocks
+// of both arrays together; the backward is one elementwise pass writing sign/N * F'(v - shift).
+//
+// Relativistic (RaGAN) is the one kind whose terms couple the two arrays: each term's shift is
+// the mean of the other array, so the forward first runs a cheap pass for the two means, and
+// the backward, whose gradient also holds the mean of the other term's derivative
+// (dL/dx_k = 1/N_x * [F_x'(x_k - m_y) - sum_j F_y'(y_j - m_x) / N_y]), runs a means pass and a
+// derivative-sum pass before its elementwise pass.
+//
+// Sums accumulate in double per fixed block of cpu::kBlock elements and the block partials are
+// added in block order, so the result does not depend on the thread count. Half inputs are
+// computed in float32 (opmath), float64 in float64.
+#include <torch/library.h>
+
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+
+namespace gankernels {
+namespace {
+
+constexpr double kLog2 = 0.69314718055994530942;
+
+// The elementwise functions F of a loss term, evaluated at x = v - shift.
+enum class Fn {
+  Softplus,      // sp(x)                      F' = sigmoid(x)
+  SoftplusNeg,   // sp(-x)                     F' = -sigmoid(-x)
+  Identity,      // x                          F' = 1
+  ReluOneMinus,  // relu(1 - x)                F' = -[not 1 - x <= 0]
+  ReluOnePlus,   // relu(1 + x)                F' = [not 1 + x <= 0]
+  HalfSquare,    // x^2 / 2                    F' = x
+  Exp,           // exp(x)                     F' = exp(x)
+  ExpNeg,        // exp(-x)                    F' = -exp(-x)
+  Expm1,         // exp(x) - 1                 F' = exp(x)
+  Expm1Neg,      // exp(-x) - 1                F' = -exp(-x)
+  PearsonConj,   // x^2 / 4 + x                F' = x / 2 + 1
+  NeymanConj,    // 2 - 2 exp(x / 2)           F' = -exp(x / 2)
+  HalfTanh,      // tanh(x) / 2                F' = (1 - tanh(x)^2) / 2
+};
+
+// One mean term: sign * mean_j F(v_j - shift) + constant.
+struct Term {
+  Fn fn = Fn::Identity;
+  double sign = 1.0;
+  double shift = 0.0;
+  double constant = 0.0;
+};
+
+// The loss of one (kind, role): a term over v_r (when `use_real`) and a term over v_g.
+struct Plan {
+  Term real;
+  Term fake;
+  bool use_real = false;
+  bool relativistic = false;
+};
+
+// Stable softplus: max(x, 0) + log1p(exp(-|x|)); never overflows, exact for large |x|.
+template <typename T>
+inline T softplus(T x) {
+  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+// Stable sigmoid: exp is only ever taken of a non-positive number.
+template <typename T>
+inline T sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <Fn F, typename T>
+inline T fn_value(T x) {
+  if constexpr (F == Fn::Softplus) return softplus(x);
+  if constexpr (F == Fn::SoftplusNeg) return softplus(-x);
+  if constexpr (F == Fn::Identity) return x;
+  if constexpr (F == Fn::ReluOneMinus) return std::max(T(1) - x, T(0));
+  if constexpr (F == Fn::ReluOnePlus) return std::max(T(1) + x, T(0));
+  if constexpr (F == Fn::HalfSquare) return T(0.5) * x * x;
+  if constexpr (F == Fn::Exp) return std::exp(x);
+  if constexpr (F == Fn::ExpNeg) return std::exp(-x);
+  if constexpr (F == Fn::Expm1) return std::expm1(x);
+  if constexpr (F == Fn::Expm1Neg) return std::expm1(-x);
+  if constexpr (F == Fn::PearsonConj) return T(0.25) * x * x + x;
+  // 2 - 2 exp(x/2) written with expm1, exact near x = 0.
+  if constexpr (F == Fn::NeymanConj) return T(-2) * std::expm1(T(0.5) * x);
+  if constexpr (F == Fn::HalfTanh) return T(0.5) * std::tanh(x);
+}
+
+template <Fn F, typename T>
+inline T fn_deriv(T x) {
+  if constexpr (F == Fn::Softplus) return sigmoid(x);
+  if constexpr (F == Fn::SoftplusNeg) return -sigmoid(-x);
+  if constexpr (F == Fn::Identity) return T(1);
+  // As torch's threshold_backward: 0 where relu's input is <= 0 (the subgradient at 0 is 0),
+  // the slope elsewhere, NaN inputs included.
+  if constexpr (F == Fn::ReluOneMinus) return T(1) - x <= T(0) ? T(0) : T(-1);
+  if constexpr (F == Fn::ReluOnePlus) return T(1) + x <= T(0) ? T(0) : T(1);
+  if constexpr (F == Fn::HalfSquare) return x;
+  if constexpr (F == Fn::Exp || F == Fn::Expm1) return std::exp(x);
+  if constexpr (F == Fn::ExpNeg || F == Fn::Expm1Neg) return -std::exp(-x);
+  if constexpr (F == Fn::PearsonConj) return T(0.5) * x + T(1);
+  if constexpr (F == Fn::NeymanConj) return -std::exp(T(0.5) * x);
+  if constexpr (F == Fn::HalfTanh) {
+    const T t = std::tanh(x);
+    return T(0.5) * (T(1) - t * t);
+  }
+}
+
+// -g_f(v) and f*(g_f(v)) of each f-divergence, in the closed forms of math.md section 3.
+Term f_neg_activation(LossKind kind) {
+  switch (kind) {
+    case LossKind::KL: return {Fn::Identity, -1.0};
+    case LossKind::ReverseKL: return {Fn::ExpNeg, 1.0};
+    case LossKind::Pearson: return {Fn::Identity, -1.0};
+    case LossKind::Neyman: return {Fn::Expm1, 1.0};
+    case LossKind::SquaredHellinger: return {Fn::Expm1Neg, 1.0};
+    case LossKind::JensenShannon: return {Fn::SoftplusNeg, 1.0, 0.0, -kLog2};
+    case LossKind::Gan: return {Fn::SoftplusNeg, 1.0};
+    case LossKind::TotalVariation: return {Fn::HalfTanh, -1.0};
+    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
+  }
+}
+
+Term f_conjugate(LossKind kind) {
+  switch (kind) {
+    case LossKind::KL: return {Fn::Exp, 1.0, 1.0};  // exp(v - 1)
+    case LossKind::ReverseKL: return {Fn::Identity, 1.0, 0.0, -1.0};
+    case LossKind::Pearson: return {Fn::PearsonConj, 1.0};
+    case LossKind::Neyman: return {Fn::NeymanConj, 1.0};
+    case LossKind::SquaredHellinger: return {Fn::Expm1, 1.0};
+    case LossKind::JensenShannon: return {Fn::Softplus, 1.0, 0.0, -kLog2};
+    case LossKind::Gan: return {Fn::Softplus, 1.0};
+    case LossKind::TotalVariation: return {Fn::HalfTanh, 1.0};
+    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
+  }
+}
+
+Term negated(Term t) {
+  t.sign = -t.sign;
+  t.constant = -t.constant;
+  return t;
+}
+
+Plan make_plan(LossKind kind, bool critic, double a, double b, double c, bool nonsaturating) {
+  Plan p;
+  p.use_real = critic;
+  switch (kind) {
+    case LossKind::Minimax:
+    case LossKind::Nonsaturating:
+      if (critic) {
+        p.real = {Fn::SoftplusNeg, 1.0};
+        p.fake = {Fn::Softplus, 1.0};
+      } else {
+        p.fake = kind == LossKind::Minimax ? Term{Fn::Softplus, -1.0} : Term{Fn::SoftplusNeg, 1.0};
+      }
+      break;
+    case LossKind::Wasserstein:
+      p.real = {Fn::Identity, -1.0};
+      p.fake = {Fn::Identity, critic ? 1.0 : -1.0};
+      break;
+    case LossKind::Hinge:
+      p.real = {Fn::ReluOneMinus, 1.0};
+      p.fake = critic ? Term{Fn::ReluOnePlus, 1.0} : Term{Fn::Identity, -1.0};
+      break;
+    case LossKind::LeastSquares:
+      p.real = {Fn::HalfSquare, 1.0, b};
+      p.fake = {Fn::HalfSquare, 1.0, critic ? a : c};
+      break;
+    case LossKind::Relativistic:
+      // critic: sp(-(v_r - m_g)) + sp(v_g - m_r); generator: the same with v_r and v_g swapped.
+      // The shifts (the other array's mean) are filled in after the means pass.
+      p.use_real = true;
+      p.relativistic = true;
+      p.real = {critic ? Fn::SoftplusNeg : Fn::Softplus, 1.0};
+      p.fake = {critic ? Fn::Softplus : Fn::SoftplusNeg, 1.0};
+      break;
+    default:  // f-divergences
+      if (critic) {
+        p.real = f_neg_activation(kind);
+        p.fake = f_conjugate(kind);
+      } else {
+        p.fake = nonsaturating ? f_neg_activation(kind) : negated(f_conjugate(kind));
+      }
+  }
+  return p;
+}
+
+// A contiguous view of one input array (or nothing).
+struct Array {
+  const void* data = nullptr;
+  int64_t n = 0;
+};
+
+template <typename scalar_t>
+using BlockSumFn = double (*)(const void*, int64_t, int64_t, double);
+
+// sum_{begin <= j < end} F(v_j - shift) (or F'), accumulated in double.
+template <Fn F, bool Deriv, typename scalar_t>
+double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
+  using acc_t = opmath_t<scalar_t>;
+  const scalar_t* v = static_cast<const scalar_t*>(data) + begin;
+  const acc_t s = static_cast<acc_t>(shift);
+  return cpu::lane_sum<double>(end - begin, [&](int64_t j) {
+    const acc_t x = static_cast<acc_t>(v[j]) - s;
+    return static_cast<double>(Deriv ? fn_deriv<F>(x) : fn_value<F>(x));
+  });
+}
+
+template <bool Deriv, typename scalar_t>
+BlockSumFn<scalar_t> pick_sum(Fn f) {
+  switch (f) {
+#define GK_CASE(name) \
+  case Fn::name: return &block_sum<Fn::name, Deriv, scalar_t>;
+    GK_CASE(Softplus) GK_CASE(SoftplusNeg) GK_CASE(Identity) GK_CASE(ReluOneMinus)
+    GK_CASE(ReluOnePlus) GK_CASE(HalfSquare) GK_CASE(Exp) GK_CASE(ExpNeg) GK_CASE(Expm1)
+    GK_CASE(Expm1Neg) GK_CASE(PearsonConj) GK_CASE(NeymanConj) GK_CASE(HalfTanh)
+#undef GK_CASE
+  }
+  TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
+}
+
+inline int64_t num_blocks(int64_t n) { return (n + cpu::kBlock - 1) / cpu::kBlock; }
+
+// (sum over real, sum over fake) of F(v - shift) (or of F' when `deriv`) in ONE parallel pass
+// over the blocks of both arrays. Block partials are added in block order: the result is the
+// same for every thread count.
+template <typename scalar_t>
+std::pair<double, double> reduce_both(const Array& real, const Term& rt, const Array& fake,
+                                      const Term& ft, bool deriv) {
+  const BlockSumFn<scalar_t> rsum = real.data
+      ? (deriv ? pick_sum<true, scalar_t>(rt.fn) : pick_sum<false, scalar_t>(rt.fn))
+      : nullptr;
+  const BlockSumFn<scalar_t> fsum =
+      deriv ? pick_sum<true, scalar_t>(ft.fn) : pick_sum<false, scalar_t>(ft.fn);
+  const int64_t nr = real.data ? num_blocks(real.n) : 0;
+  const int64_t nb = nr + num_blocks(fake.n);
+  auto block = [&](int64_t k) {
+    if (k < nr) {
+      const int64_t begin = k * cpu::kBlock;
+      return rsum(real.data, begin, std::min(real.n, begin + cpu::kBlock), rt.shift);
+    }
+    const int64_t begin = (k - nr) * cpu::kBlock;
+    return fsum(fake.data, begin, std::min(fake.n, begin + cpu::kBlock), ft.shift);
+  };
+  double sr = 0.0, sg = 0.0;
+  if (nb == 1 || (real.data ? real.n : 0) + fake.n <= cpu::kGrain) {
+    // The same additions in the same order as the parallel branch, without a parallel region.
+    for (int64_t k = 0; k < nb; ++k) (k < nr ? sr : sg) += block(k);
+    return {sr, sg};
+  }
+  std::vector<double> partial(static_cast<size_t>(nb));
+  at::parallel_for(0, nb, std::max<int64_t>(1, cpu::kGrain / cpu::kBlock),
+                   [&](int64_t b0, int64_t b1) {
+                     for (int64_t k = b0; k < b1; ++k) partial[k] = block(k);
+                   });
+  for (int64_t k = 0; k < nb; ++k) (k < nr ? sr : sg) += partial[k];
+  return {sr, sg};
+}
+
+// out_j = scale * F'(v_j - shift) + add, for begin <= j < end.
+template <Fn F, typename scalar_t>
+void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
+                double scale, double add) {
+  using acc_t = opmath_t<scalar_t>;
+  const scalar_t* v = static_cast<const scalar_t*>(in);
+  scalar_t* g = static_cast<scalar_t*>(out);
+  const acc_t s = static_cast<acc_t>(shift), sc = static_cast<acc_t>(scale),
+              ad = static_cast<acc_t>(add);
+  for (int64_t j = begin; j < end; ++j) {
+    g[j] = static_cast<scalar_t>(sc * fn_deriv<F>(static_cast<acc_t>(v[j]) - s) + ad);
+  }
+}
+
+using BlockGradFn = void (*)(const void*, void*, int64_t, int64_t, double, double, double);
+
+template <typename scalar_t>
+BlockGradFn pick_grad(Fn f) {
+  switch (f) {
+#define GK_CASE(name) \
+  case Fn::name: return &block_grad<Fn::name, scalar_t>;
+    GK_CASE(Softplus) GK_CASE(SoftplusNeg) GK_CASE(Identity) GK_CASE(ReluOneMinus)
+    GK_CASE(ReluOnePlus) GK_CASE(HalfSquare) GK_CASE(Exp) GK_CASE(ExpNeg) GK_CASE(Expm1)
+    GK_CASE(Expm1Neg) GK_CASE(PearsonConj) GK_CASE(NeymanConj) GK_CASE(HalfTanh)
+#undef GK_CASE
+  }
+  TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
+}
+
+// The elementwise gradient of one term (and, for relativistic, the coupling `add`).
+struct GradJob {
+  const void* in = nullptr;
+  void* out = nullptr;
+  int64_t n = 0;
+  BlockGradFn fn = nullptr;
+  double shift = 0.0, scale = 0.0, add = 0.0;
+};
+
+// One parallel elementwise pass over both gradient outputs.
+void run_grads(const GradJob& r, const GradJob& g) {
+  const int64_t nr = r.fn ? r.n : 0;
+  auto range = [&](int64_t b, int64_t e) {
+    if (b < nr) r.fn(r.in, r.out, b, std::min(e, nr), r.shift, r.scale, r.add);
+    if (e > nr) g.fn(g.in, g.out, std::max(b, nr) - nr, e - nr, g.shift, g.scale, g.add);
+  };
+  const int64_t total = nr + g.n;
+  if (total <= cpu::kGrain) {
+    range(0, total);
+  } else {
+    at::parallel_for(0, total, cpu::kGrain, range);
+  }
+}
+
+// The argument checks of gankernels/ops/_checks.py::check_adversarial_loss, same messages.
+Plan check_and_plan(const std::optional<at::Tensor>& real_out, const at::Tensor& fake_out,
+                    c10::string_view kind, c10::string_view role, double a, double b, double c,
+                    bool nonsaturating) {
+  constexpr const char* op = "adversarial_loss";
+  const LossKind k = parse_loss_kind(kind);
+  const bool critic = parse_role_is_critic(role);
+  check_floating(fake_out, op, "fake_out");
+  TORCH_CHECK(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
+              "); need B >= 1");
+  const bool needs_real = critic || k == LossKind::Relativistic;
+  TORCH_CHECK(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
+              " loss of kind '", std::string(kind), "' needs real_out, got None");
+  if (real_out.has_value()) {
+    check_floating(*real_out, op, "real_out");
+    TORCH_CHECK(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
+                "); need B >= 1");
+    check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
+  }
+  TORCH_CHECK(fake_out.device().is_cpu(), op, ": the CPU kernel got fake_out on ",
+              fake_out.device());
+  return make_plan(k, critic, a, b, c, nonsaturating);
+}
+
+// A dense tensor whose memory can be walked as a flat array (any dim order), else a copy.
+at::Tensor dense(const at::Tensor& t) {
+  return t.is_non_overlapping_and_dense() ? t : t.contiguous();
+}
+
+Array array_of(const at::Tensor& t) { return {t.data_ptr(), t.numel()}; }
+
+// Fills the shifts of a relativistic plan: each term is shifted by the other array's mean.
+template <typename scalar_t>
+void relativistic_shifts(Plan& p, const Array& real, const Array& fake) {
+  const Term id{Fn::Identity, 1.0};
+  const auto [sum_r, sum_g] = reduce_both<scalar_t>(real, id, fake, id, /*deriv=*/false);
+  p.real.shift = sum_g / static_cast<double>(fake.n);
+  p.fake.shift = sum_r / static_cast<double>(real.n);
+}
+
+at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
+                                const at::Tensor& fake_out, c10::string_view kind,
+                                c10::string_view role, double a, double b, double c,
+                                bool nonsaturating) {
+  Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
+  const at::Tensor fake = dense(fake_out);
+  const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
+  const Array fa = array_of(fake);
+  const Array ra = plan.use_real ? array_of(real) : Array{};
+  const auto acc_type = fake_out.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor loss = at::empty({}, fake_out.options().dtype(acc_type));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
+                                  "adversarial_loss_cpu", [&] {
+    if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
+    const auto [sr, sg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, false);
+    double value = plan.fake.sign * sg / static_cast<double>(fa.n) + plan.fake.constant;
+    if (plan.use_real) value += plan.real.sign * sr / static_cast<double>(ra.n) + plan.real.constant;
+    if (acc_type == at::kDouble) {
+      *loss.data_ptr<double>() = value;
+    } else {
+      *loss.data_ptr<float>() = static_cast<float>(value);
+    }
+  });
+  return loss;
+}
+
+// The upstream gradient, a one-element tensor of any floating dtype, read on the host: on the
+// CPU this is a plain memory read, no synchronisation.
+double read_grad_loss(const at::Tensor& grad_loss) {
+  TORCH_CHECK(grad_loss.numel() == 1,
+              "adversarial_loss_backward: grad_loss must hold one element (the loss is a "
+              "scalar), got shape ", grad_loss.sizes());
+  check_floating(grad_loss, "adversarial_loss_backward", "grad_loss");
+  TORCH_CHECK(grad_loss.device().is_cpu(),
+              "adversarial_loss_backward: grad_loss must be on the CPU, got ", grad_loss.device());
+  double value = 0.0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_loss.scalar_type(),
+                                  "adversarial_loss_grad_loss", [&] {
+    value = static_cast<double>(*grad_loss.const_data_ptr<scalar_t>());
+  });
+  return value;
+}
+
+// The output gradient in `input`'s layout (empty_like, as the fake kernel), with a buffer in the
+// dense source's layout to compute into when the two differ.
+struct GradOut {
+  at::Tensor out;
+  at::Tensor buffer;
+};
+
+GradOut grad_out_for(const at::Tensor& input, const at::Tensor& src) {
+  at::Tensor out = at::empty_like(input);
+  if (same_layout(out, src)) return {out, out};
+  return {out, at::empty_like(src)};
+}
+
+std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward_cpu(
+    const at::Tensor& grad_loss, const std::optional<at::Tensor>& real_out,
+    const at::Tensor& fake_out, c10::string_view kind, c10::string_view role, double a, double b,
+    double c, bool nonsaturating) {
+  Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
+  const double gl = read_grad_loss(grad_loss);
+  const at::Tensor fake = dense(fake_out);
+  const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
+  const Array fa = array_of(fake);
+  const Array ra = plan.use_real ? array_of(real) : Array{};
+
+  GradOut gf = grad_out_for(fake_out, fake);
+  GradOut gr;
+  if (!real_out.has_value()) {
+    gr.out = at::empty({0}, fake_out.options());
+  } else if (!plan.use_real) {
+    gr.out = at::zeros_like(*real_out);  // a generator loss that does not read v_r
+  } else {
+    gr = grad_out_for(*real_out, real);
+  }
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
+                                  "adversarial_loss_backward_cpu", [&] {
+    GradJob jr, jf;
+    jf = {fa.data, gf.buffer.data_ptr(), fa.n, pick_grad<scalar_t>(plan.fake.fn), 0.0,
+          gl * plan.fake.sign / static_cast<double>(fa.n), 0.0};
+    if (plan.use_real) {
+      jr = {ra.data, gr.buffer.data_ptr(), ra.n, pick_grad<scalar_t>(plan.real.fn), 0.0,
+            gl * plan.real.sign / static_cast<double>(ra.n), 0.0};
+    }
+    if (plan.relativistic) {
+      relativistic_shifts<scalar_t>(plan, ra, fa);
+      // Each array's mean enters the other term: d/dx_k of mean_j F_y(y_j - m_x) is
+      // -mean_j F_y'(y_j - m_x) / N_x.
+      const auto [dr, dg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, true);
+      jr.shift = plan.real.shift;
+      jf.shift = plan.fake.shift;
+      jr.add = -gl * plan.fake.sign * dg / static_cast<double>(fa.n) / static_cast<double>(ra.n);
+      jf.add = -gl * plan.real.sign * dr / static_cast<double>(ra.n) / static_cast<double>(fa.n);
+    } else {
+      jr.shift = plan.real.shift;
+      jf.shift = plan.fake.shift;
+    }
+    run_grads(jr, jf);
+  });
+  if (!gf.out.is_same(gf.buffer)) gf.out.copy_(gf.buffer);
+  if (gr.buffer.defined() && !gr.out.is_same(gr.buffer)) gr.out.copy_(gr.buffer);
+  return {gr.out, gf.out};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gankernels, CPU, m) {
+  m.impl("adversarial_loss", &adversarial_loss_cpu);
+  m.impl("adversarial_loss_backward", &adversarial_loss_backward_cpu);
+}
+
+}  // namespace gankernels

@@ -1,0 +1,219 @@
+// CPU kernel of clip_ (math.md section 4): w <- clamp(w, -c, c) in place for a whole list of
+// tensors in one call, returning the count of elements left at +-c.
+//
+// The clamp works on the bit patterns. For an IEEE format with magnitude bits m = bits & ~sign
+// and rc = the bits of c rounded to the tensor's dtype (as torch rounds a clamp bound):
+//   rc <= m <= inf  ->  the element is at or beyond +-c (infinities included): write sign | rc
+//                       and count it;
+//   m < rc          ->  inside (-c, c): unchanged;
+//   m > inf         ->  NaN: unchanged, as torch.clamp propagates NaN.
+// This is exactly torch.clamp(w, -c, c) (sign of zero and NaN payloads kept) and the count of
+// |w| == c afterwards, fused into the one read-modify-write pass. Being integer-only it is the
+// same code for float64/32/16 and bfloat16 and vectorises without any conversion.
+//
+// Work is split over the total element count of all the tensors together, so a list of many
+// small tensors is one (or no) parallel region, never one per tensor. Counts are integers, so
+// the result does not depend on how the work is split. Non-dense tensors (rare: parameters
+// are contiguous) are clamped through one contiguous copy each.
+#include <ATen/MemoryOverlap.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace gankernels {
+namespace {
+
+// Elements per inner sub-block: per-lane 32-bit counters cannot overflow within one.
+constexpr int64_t kSubBlock = 1 << 20;
+
+template <typename U>
+inline int64_t clamp_count_bits(U* __restrict p, int64_t n, U rc, U inf) {
+  // (U(~U(0)) first: uint16_t would otherwise be promoted to int, and ~0 >> 1 stay all ones.)
+  constexpr U kMag = static_cast<U>(static_cast<U>(~U(0)) >> 1);
+  constexpr U kSign = static_cast<U>(~kMag);
+  int64_t count = 0;
+  for (int64_t i0 = 0; i0 < n; i0 += kSubBlock) {
+    const int64_t i1 = std::min(n, i0 + kSubBlock);
+    uint32_t sub = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      const U u = p[i];
+      const U m = static_cast<U>(u & kMag);
+      const bool sat = (m >= rc) & (m <= inf);
+      p[i] = sat ? static_cast<U>((u & kSign) | rc) : u;
+      sub += sat;
+    }
+    count += sub;
+  }
+  return count;
+}
+
+// One clone per instruction set, chosen at load time (AVX2 where the CPU has it), so the
+// extension needs no -march flag and still runs on any x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GK_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GK_CLONES
+#endif
+
+GK_CLONES int64_t clamp_count_16(uint16_t* p, int64_t n, uint16_t rc, uint16_t inf) {
+  return clamp_count_bits(p, n, rc, inf);
+}
+GK_CLONES int64_t clamp_count_32(uint32_t* p, int64_t n, uint32_t rc, uint32_t inf) {
+  return clamp_count_bits(p, n, rc, inf);
+}
+GK_CLONES int64_t clamp_count_64(uint64_t* p, int64_t n, uint64_t rc, uint64_t inf) {
+  return clamp_count_bits(p, n, rc, inf);
+}
+
+// One dense tensor's memory, viewed as `n` words of `width` bytes.
+struct Segment {
+  void* data;
+  int64_t n;
+  int width;       // 2, 4 or 8
+  uint64_t rc;     // bits of c rounded to the tensor's dtype
+  uint64_t inf;    // bits of +inf in that dtype
+};
+
+template <typename T, typename Bits>
+Bits bits_of(T value) {
+  static_assert(sizeof(T) == sizeof(Bits));
+  Bits b;
+  std::memcpy(&b, &value, sizeof(b));
+  return b;
+}
+
+// c rounded to `dtype` exactly as torch rounds a Python-float clamp bound (through float32 for
+// the half types), and that dtype's +inf, as bit patterns.
+void rounded_bound(at::ScalarType dtype, double c, Segment& s) {
+  switch (dtype) {
+    case at::kDouble:
+      s.width = 8;
+      s.rc = bits_of<double, uint64_t>(c);
+      s.inf = 0x7ff0000000000000ull;
+      break;
+    case at::kFloat:
+      s.width = 4;
+      s.rc = bits_of<float, uint32_t>(static_cast<float>(c));
+      s.inf = 0x7f800000u;
+      break;
+    case at::kHalf:
+      s.width = 2;
+      s.rc = c10::Half(static_cast<float>(c)).x;
+      s.inf = 0x7c00u;
+      break;
+    case at::kBFloat16:
+      s.width = 2;
+      s.rc = c10::BFloat16(static_cast<float>(c)).x;
+      s.inf = 0x7f80u;
+      break;
+    default:
+      TORCH_CHECK(false, "clip_: internal error: unexpected dtype ", dtype);
+  }
+}
+
+int64_t clamp_count(const Segment& s, int64_t begin, int64_t len) {
+  switch (s.width) {
+    case 2:
+      return clamp_count_16(static_cast<uint16_t*>(s.data) + begin, len,
+                            static_cast<uint16_t>(s.rc), static_cast<uint16_t>(s.inf));
+    case 4:
+      return clamp_count_32(static_cast<uint32_t*>(s.data) + begin, len,
+                            static_cast<uint32_t>(s.rc), static_cast<uint32_t>(s.inf));
+    default:
+      return clamp_count_64(static_cast<uint64_t*>(s.data) + begin, len, s.rc, s.inf);
+  }
+}
+
+bool is_floating(at::ScalarType st) {
+  return st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16;
+}
+
+at::Tensor clip_cpu(at::TensorList params, double c) {
+  constexpr const char* op = "clip_";
+  TORCH_CHECK(c > 0, op, ": c must be a positive number, got ", c);
+  TORCH_CHECK(!params.empty(), op, ": params is empty; need at least one tensor");
+  const c10::Device device = params[0].device();
+
+  // Validate everything before writing anything: a bad tensor must not leave the list half
+  // clipped.
+  std::vector<Segment> segments;
+  std::vector<int64_t> offsets;  // offsets[k]: where segment k starts in the concatenation
+  std::vector<size_t> strided;   // params that are not dense: clamped through a copy
+  segments.reserve(params.size());
+  offsets.reserve(params.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor& p = params[i];
+    TORCH_CHECK(p.defined(), op, ": params[", i, "] is an undefined tensor");
+    TORCH_CHECK(is_floating(p.scalar_type()), op, ": params[", i,
+                "] must be float32, float64, float16 or bfloat16, got ", p.scalar_type());
+    TORCH_CHECK(p.device() == device, op,
+                ": every tensor in params must be on one device; params[0] is on ", device,
+                ", params[", i, "] on ", p.device());
+    if (p.numel() == 0) continue;
+    TORCH_CHECK(at::has_internal_overlap(p) != at::MemOverlap::Yes, op, ": params[", i,
+                "] has elements that share memory (e.g. an expanded tensor) and cannot be "
+                "clamped in place; clone() it first");
+    if (!p.is_non_overlapping_and_dense()) {
+      strided.push_back(i);
+      continue;
+    }
+    Segment s{p.data_ptr(), p.numel(), 0, 0, 0};
+    rounded_bound(p.scalar_type(), c, s);
+    segments.push_back(s);
+    offsets.push_back(total);
+    total += s.n;
+  }
+  TORCH_CHECK(device.is_cpu(), op, ": the CPU kernel got params on ", device);
+
+  // Clamps [begin, end) of the concatenation of every segment, returning its count.
+  auto run = [&](int64_t begin, int64_t end) {
+    size_t k = static_cast<size_t>(
+        std::upper_bound(offsets.begin(), offsets.end(), begin) - offsets.begin() - 1);
+    int64_t local = 0;
+    for (int64_t pos = begin; pos < end; ++k) {
+      const int64_t start = offsets[k];
+      const int64_t stop = std::min(end, start + segments[k].n);
+      local += clamp_count(segments[k], pos - start, stop - pos);
+      pos = stop;
+    }
+    return local;
+  };
+
+  int64_t count = 0;
+  if (total <= 2 * cpu::kGrain) {
+    count = total > 0 ? run(0, total) : 0;
+  } else {
+    std::atomic<int64_t> shared{0};
+    at::parallel_for(0, total, cpu::kGrain, [&](int64_t b, int64_t e) {
+      shared.fetch_add(run(b, e), std::memory_order_relaxed);
+    });
+    count = shared.load();
+  }
+
+  for (size_t i : strided) {
+    const at::Tensor& p = params[i];
+    at::Tensor tmp = p.contiguous();
+    Segment s{tmp.data_ptr(), tmp.numel(), 0, 0, 0};
+    rounded_bound(tmp.scalar_type(), c, s);
+    count += clamp_count(s, 0, s.n);
+    p.copy_(tmp);
+  }
+
+  at::Tensor result = at::empty({}, at::TensorOptions().dtype(at::kLong).device(device));
+  *result.data_ptr<int64_t>() = count;
+  return result;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gankernels, CPU, m) { m.impl("clip_", &clip_cpu); }
+
+}  // namespace gankernels

@@ -1,0 +1,160 @@
+// CPU kernels of norm_penalty and norm_penalty_backward (math.md section 2).
+//
+//   forward   n_i = ||inv_scale * g_i||_2,  P = weight / B * sum_i phi(n_i - target)
+//             phi(d) = d^2, or max(d, 0)^2 when one_sided
+//   backward  dL/dg_ij = c_i * inv_scale^2 * g_ij / n_i,
+//             c_i = grad_loss * weight / B * phi'(n_i - target) + grad_norms_i,
+//             0 on a zero row; for target == 0, phi'(n) / n is exactly 2 (no division).
+//
+// The forward reads g once: per-sample sums of squares over fixed blocks (so the summation
+// order, and the result, do not depend on the thread count), then the loss summed in sample
+// order. The backward is one elementwise pass with one coefficient per sample. Sums accumulate
+// in float32 for half types (a half square overflows past |g| ~ 256) and float64 for float64.
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "common.h"
+
+namespace gankernels {
+namespace {
+
+using at::Tensor;
+
+at::ScalarType acc_type(at::ScalarType t) {
+  return t == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+void check_params(const char* op, double target, double weight, double inv_scale) {
+  TORCH_CHECK(target >= 0, op, ": target must be >= 0, got ", target);
+  TORCH_CHECK(inv_scale > 0, op, ": inv_scale must be > 0, got ", inv_scale);
+  TORCH_CHECK(weight == weight, op, ": weight must be a number, got ", weight);
+}
+
+void check_per_sample(const Tensor& t, const Tensor& grad, const char* op, const char* name) {
+  check_floating(t, op, name);
+  check_same_device(t, grad, op, name, "grad");
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == grad.size(0), op, ": ", name,
+              " must have shape [B] = [", grad.size(0), "] (one value per sample), got ",
+              t.sizes());
+}
+
+std::tuple<Tensor, Tensor> norm_penalty_cpu(const Tensor& grad, double target, double weight,
+                                            bool one_sided, double inv_scale) {
+  constexpr const char* op = "norm_penalty";
+  check_floating(grad, op, "grad");
+  check_batch(grad, op, "grad");
+  check_params(op, target, weight, inv_scale);
+
+  const auto acc = acc_type(grad.scalar_type());
+  const int64_t B = grad.size(0), N = grad.numel() / B;
+  Tensor norms = at::empty({B}, grad.options().dtype(acc));
+  Tensor loss = at::empty({}, grad.options().dtype(acc));
+  // Only the grouping of elements into samples matters for sums of squares, not their order
+  // inside a sample, so any batch-major dense layout is read in place.
+  const Tensor g = batch_major_dense(grad) ? grad : grad.contiguous();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
+    using acc_t = opmath_t<scalar_t>;
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const acc_t s = static_cast<acc_t>(inv_scale);
+    std::vector<double> sq(static_cast<size_t>(B));
+    cpu::per_sample_sums(B, N, sq.data(), [&](int64_t, int64_t start, int64_t len) {
+      const scalar_t* __restrict x = gp + start;
+      return cpu::lane_sum<acc_t>(len, [&](int64_t j) {
+        const acc_t v = s * static_cast<acc_t>(x[j]);
+        return v * v;
+      });
+    });
+    // B scalars: float64 costs nothing here, and the loss is rounded to acc_t once, at the end.
+    acc_t* np = norms.mutable_data_ptr<acc_t>();
+    double total = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      const double n = std::sqrt(sq[i]);
+      np[i] = static_cast<acc_t>(n);
+      double d = n - target;
+      // std::max(NaN, 0) keeps the NaN, as clamp_min does.
+      if (one_sided) d = std::max(d, 0.0);
+      total += d * d;
+    }
+    *loss.mutable_data_ptr<acc_t>() = static_cast<acc_t>(weight * (total / static_cast<double>(B)));
+  });
+  return {loss, norms};
+}
+
+Tensor norm_penalty_backward_cpu(const Tensor& grad_loss, const std::optional<Tensor>& grad_norms,
+                                 const Tensor& grad, const Tensor& norms, double target,
+                                 double weight, bool one_sided, double inv_scale) {
+  constexpr const char* op = "norm_penalty_backward";
+  check_floating(grad, op, "grad");
+  check_batch(grad, op, "grad");
+  check_params(op, target, weight, inv_scale);
+  check_floating(grad_loss, op, "grad_loss");
+  check_same_device(grad_loss, grad, op, "grad_loss", "grad");
+  TORCH_CHECK(grad_loss.dim() == 0, op,
+              ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
+              grad_loss.sizes());
+  check_per_sample(norms, grad, op, "norms");
+  if (grad_norms.has_value()) check_per_sample(*grad_norms, grad, op, "grad_norms");
+
+  const auto acc = acc_type(grad.scalar_type());
+  const int64_t B = grad.size(0), N = grad.numel() / B;
+  Tensor out = at::empty_like(grad);
+  if (N == 0) return out;
+  const bool direct = batch_major_dense(out);
+  Tensor work = direct ? out : at::empty(grad.sizes(), grad.options());
+  const Tensor g = in_layout_of(grad, work);
+  // grad_loss stays a device tensor: the kernel reads it, the host never syncs on it.
+  const Tensor gl = grad_loss.to(acc);
+  const Tensor n = norms.to(acc).contiguous();
+  const Tensor gn = grad_norms.has_value() ? grad_norms->to(acc).contiguous() : Tensor();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
+    using acc_t = opmath_t<scalar_t>;
+    const acc_t* np = n.const_data_ptr<acc_t>();
+    const acc_t* gnp = gn.defined() ? gn.const_data_ptr<acc_t>() : nullptr;
+    const acc_t loss_coef =
+        *gl.const_data_ptr<acc_t>() * static_cast<acc_t>(weight / static_cast<double>(B));
+    const acc_t s2 = static_cast<acc_t>(inv_scale * inv_scale);
+    const acc_t k = static_cast<acc_t>(target);
+    std::vector<acc_t> coef(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) {
+      const acc_t ni = np[i];
+      acc_t ratio;  // phi'(n_i - target) / n_i
+      if (target == 0 && std::isfinite(ni)) {
+        ratio = 2;
+      } else if (ni == 0) {
+        ratio = 0;
+      } else {
+        acc_t d = ni - k;
+        if (one_sided) d = std::max(d, acc_t(0));
+        ratio = 2 * d / ni;
+      }
+      acc_t c = loss_coef * ratio;
+      if (gnp != nullptr && ni != 0) c += gnp[i] / ni;
+      coef[i] = s2 * c;
+    }
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    scalar_t* wp = work.mutable_data_ptr<scalar_t>();
+    cpu::for_each_segment(B, N, [&](int64_t i, int64_t start, int64_t len) {
+      const scalar_t* __restrict x = gp + start;
+      scalar_t* __restrict y = wp + start;
+      const acc_t c = coef[i];
+      for (int64_t j = 0; j < len; ++j) y[j] = static_cast<scalar_t>(c * static_cast<acc_t>(x[j]));
+    });
+  });
+  if (!direct) out.copy_(work);
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gankernels, CPU, m) {
+  m.impl("norm_penalty", &norm_penalty_cpu);
+  m.impl("norm_penalty_backward", &norm_penalty_backward_cpu);
+}
+
+}  // namespace gankernels

@@ -1,0 +1,180 @@
+"""Small generators and critics sized for the built-in data.
+
+Points (N x D): ReLU MLPs as in WGAN-GP's gan_toy.py (there 3 hidden layers of 512).
+Images (N x C x H x W with H, W divisible by 4): a two-layer transposed-conv generator and a
+two-layer strided-conv critic with LeakyReLU; other image sizes fall back to MLPs on the
+flattened pixels. No critic has BatchNorm: a per-sample gradient penalty is meaningless when a
+sample's output depends on the rest of the batch (WGAN-GP section 4). An "autoencoder" critic
+(BEGAN) maps x to a reconstruction of x's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the models from a checkpoint (primitives only)."""
+
+    sample_shape: tuple[int, ...]
+    z_dim: int
+    hidden: int
+    depth: int
+    critic_kind: str = "score"
+    bounded: bool = False  # generator output through tanh (data in [-1, 1])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sample_shape"] = list(self.sample_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        d = dict(d)
+        d["sample_shape"] = tuple(d["sample_shape"])
+        return cls(**d)
+
+    @property
+    def is_conv(self) -> bool:
+        s = self.sample_shape
+        return len(s) == 3 and s[1] % 4 == 0 and s[2] % 4 == 0
+
+
+def _mlp(sizes: list[int], act: type[nn.Module]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return layers
+
+
+class MLPGenerator(nn.Module):
+    """z [B, z_dim] -> x [B, *sample_shape] through `depth` hidden ReLU layers."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.sample_shape = spec.sample_shape
+        out = math.prod(spec.sample_shape)
+        layers = _mlp([spec.z_dim] + [spec.hidden] * spec.depth + [out], nn.ReLU)
+        if spec.bounded:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).reshape(z.shape[0], *self.sample_shape)
+
+
+class MLPCritic(nn.Module):
+    """x [B, *sample_shape] -> score [B] through `depth` hidden ReLU layers (no normalisation)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        d = math.prod(spec.sample_shape)
+        self.net = nn.Sequential(*_mlp([d] + [spec.hidden] * spec.depth + [1], nn.ReLU))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(x.shape[0], -1)).squeeze(1)
+
+
+class ConvGenerator(nn.Module):
+    """z -> Linear -> [2h, H/4, W/4] -> ConvT x2 (stride 2) -> [C, H, W]."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        c, h, w = spec.sample_shape
+        width = max(spec.hidden // 4, 16)
+        self.start = (2 * width, h // 4, w // 4)
+        self.fc = nn.Sequential(nn.Linear(spec.z_dim, math.prod(self.start)), nn.ReLU())
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, c, 4, stride=2, padding=1),
+        ]
+        if spec.bounded:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).reshape(z.shape[0], *self.start))
+
+
+class ConvCritic(nn.Module):
+    """[C, H, W] -> Conv x2 (stride 2, LeakyReLU 0.2, no normalisation) -> Linear -> score [B]."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        c, h, w = spec.sample_shape
+        width = max(spec.hidden // 4, 16)
+        self.net = nn.Sequential(
+            nn.Conv2d(c, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * width * (h // 4) * (w // 4), 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+class AutoencoderCritic(nn.Module):
+    """BEGAN's critic: x -> ELU MLP encoder -> code -> ELU MLP decoder -> reconstruction of x."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.sample_shape = spec.sample_shape
+        d = math.prod(spec.sample_shape)
+        code = max(min(spec.hidden // 8, 64), 2)
+        half = max(spec.depth // 2, 1)
+        self.encoder = nn.Sequential(*_mlp([d] + [spec.hidden] * half + [code], nn.ELU))
+        self.decoder = nn.Sequential(
+            *_mlp([code] + [spec.hidden] * half + [d], nn.ELU)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        return self.decoder(nn.functional.elu(self.encoder(flat))).reshape(x.shape)
+
+
+def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    """(generator, critic) for `spec`."""
+    if spec.critic_kind not in ("score", "autoencoder"):
+        raise ValueError(
+            f"critic_kind must be 'score' or 'autoencoder', got {spec.critic_kind!r}"
+        )
+    if spec.z_dim < 1 or spec.hidden < 1 or spec.depth < 1:
+        raise ValueError(
+            f"z_dim, hidden and depth must be >= 1, got {spec.z_dim}, {spec.hidden}, {spec.depth}"
+        )
+    generator: nn.Module = ConvGenerator(spec) if spec.is_conv else MLPGenerator(spec)
+    if spec.critic_kind == "autoencoder":
+        critic: nn.Module = AutoencoderCritic(spec)
+    elif spec.is_conv:
+        critic = ConvCritic(spec)
+    else:
+        critic = MLPCritic(spec)
+    return generator, critic
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z_dim: int, n: int, seed: int,
+             device: torch.device | str = "cpu", chunk: int = 1024) -> torch.Tensor:
+    """n samples G(z), z ~ N(0, I) drawn from a generator seeded with `seed`, in eval mode
+    (the module's mode is restored); returned as CPU float32."""
+    was_training = generator.training
+    generator.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    chunks = []
+    for start in range(0, n, chunk):
+        z = torch.randn(min(chunk, n - start), z_dim, generator=gen, device=device)
+        chunks.append(generator(z).float().cpu())
+    generator.train(was_training)
+    return torch.cat(chunks)

@@ -1,0 +1,484 @@
+"""Triton adversarial_loss: every critic / generator loss of math.md section 3, fused.
+
+Each loss is a sum of two means, L = E_X[h_X(x)] + E_Y[h_Y(y)] over the two critic outputs
+(X = real, Y = fake; swapped for the relativistic generator), where each h is sign * F(v - shift)
+for one elementwise function F of the table below (`_term`), and the shift is 0 except for the
+relativistic loss, whose shifts are the means of the other side:
+
+    relativistic critic  L = E_X[sp(m_Y - x)] + E_Y[sp(y - m_X)]
+    dL/dx_j = (-sigma(m_Y - x_j) - S_Y) / n_X,  dL/dy_k = (sigma(y_k - m_X) - A_X) / n_Y
+    with A_X = E_X[-sigma(m_Y - x)] and S_Y = E_Y[sigma(y - m_X)] (each h' averaged).
+
+The backward is elementwise: dL/dv = grad_loss * (h'(v) + extra) / n. Small outputs (the usual
+[B] logits) take one single-program launch for the whole loss or gradient; larger ones use
+per-program partial sums added in a fixed order by a single-program kernel (deterministic).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+from torch.library import wrap_triton
+
+from ..ops.registry import attach_autograd
+from ..reference import F_DIVERGENCES
+from ._common import (
+    INTERPRETED,
+    acc_dtype,
+    define,
+    flat_workspace,
+    is_dense,
+    launchable,
+    next_pow2,
+)
+
+# Elementwise functions F(v) (derivative in the comment); p is the least-squares label.
+ZERO = tl.constexpr(0)  # 0
+SP_POS = tl.constexpr(1)  # sp(v), sigma(v)
+SP_NEG = tl.constexpr(2)  # sp(-v), -sigma(-v)
+LIN = tl.constexpr(3)  # v, 1
+RELU_1M = tl.constexpr(4)  # relu(1 - v), -[1 - v > 0]
+RELU_1P = tl.constexpr(5)  # relu(1 + v), [1 + v > 0]
+HALF_SQ = tl.constexpr(6)  # (v - p)^2 / 2, v - p
+EXP_NEG = tl.constexpr(7)  # e^-v, -e^-v
+EXPM1 = tl.constexpr(8)  # e^v - 1, e^v
+EXPM1_NEG = tl.constexpr(9)  # e^-v - 1, -e^-v
+JS_G = tl.constexpr(10)  # log 2 - sp(-v), sigma(-v)
+HALF_TANH = tl.constexpr(11)  # tanh(v) / 2, (1 - tanh^2(v)) / 2
+EXP_SHIFT = tl.constexpr(12)  # e^(v - 1), e^(v - 1)
+LIN_M1 = tl.constexpr(13)  # v - 1, 1
+PEARSON = tl.constexpr(14)  # v^2 / 4 + v, v / 2 + 1
+NEYMAN = tl.constexpr(15)  # 2 - 2 e^(v / 2), -e^(v / 2)
+JS_FS = tl.constexpr(16)  # sp(v) - log 2, sigma(v)
+LOG2 = tl.constexpr(math.log(2.0))
+
+# f-GAN: (F, sign) of the activation g_f(v) and of the composite f*(g_f(v)) (math.md table).
+_ACTIVATION = {
+    "kl": (LIN, 1), "reverse_kl": (EXP_NEG, -1), "pearson": (LIN, 1), "neyman": (EXPM1, -1),
+    "squared_hellinger": (EXPM1_NEG, -1), "jensen_shannon": (JS_G, 1), "gan": (SP_NEG, -1),
+    "total_variation": (HALF_TANH, 1),
+}
+_CONJUGATE = {
+    "kl": (EXP_SHIFT, 1), "reverse_kl": (LIN_M1, 1), "pearson": (PEARSON, 1),
+    "neyman": (NEYMAN, 1), "squared_hellinger": (EXPM1, 1), "jensen_shannon": (JS_FS, 1),
+    "gan": (SP_POS, 1), "total_variation": (HALF_TANH, 1),
+}
+
+SMALL_BLOCKS = 32  # up to this many blocks, one program computes the whole loss or gradient
+MAX_PROGRAMS = 1024
+# Block of the flat kernels; larger under the interpreter, which runs programs one by one.
+MAX_BLOCK = 1024 if not INTERPRETED else 1 << 14
+
+
+@triton.jit
+def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
+    """F(v), or F'(v) when DERIV, for one function code of the table above."""
+    if F == ZERO:
+        out = tl.zeros_like(v)
+    elif (F == SP_POS) or (F == SP_NEG) or (F == JS_G) or (F == JS_FS):
+        if (F == SP_POS) or (F == JS_FS):
+            u = v
+        else:
+            u = -v
+        e = tl.exp(-tl.abs(u))
+        if DERIV:
+            r = 1.0 / (1.0 + e)
+            sig = tl.where(u >= 0, r, e * r)  # sigma(u) from the side that does not overflow
+            if F == SP_NEG:
+                out = -sig
+            else:
+                out = sig
+        else:
+            # sp(u) = max(u, 0) + log1p(e^-|u|), log1p by Goldberg's u' = 1 + e trick.
+            w = 1.0 + e
+            d = w - 1.0
+            sp = tl.maximum(u, 0.0) + tl.where(d == 0.0, e,
+                                               tl.log(w) * (e / tl.where(d == 0.0, 1.0, d)))
+            if F == JS_G:
+                out = tl.full([], LOG2, ACC) - sp
+            elif F == JS_FS:
+                out = sp - tl.full([], LOG2, ACC)
+            else:
+                out = sp
+    elif F == LIN:
+        if DERIV:
+            out = tl.full(v.shape, 1.0, ACC)
+        else:
+            out = v
+    elif F == RELU_1M:
+        t = 1.0 - v
+        if DERIV:
+            out = tl.where(t > 0.0, -1.0, 0.0).to(ACC)
+        else:
+            out = tl.maximum(t, 0.0)
+    elif F == RELU_1P:
+        t = 1.0 + v
+        if DERIV:
+            out = tl.where(t > 0.0, 1.0, 0.0).to(ACC)
+        else:
+            out = tl.maximum(t, 0.0)
+    elif F == HALF_SQ:
+        if DERIV:
+            out = v - p
+        else:
+            out = 0.5 * (v - p) * (v - p)
+    elif (F == EXP_NEG) or (F == EXPM1_NEG):
+        if DERIV:
+            out = -tl.exp(-v)
+        elif F == EXP_NEG:
+            out = tl.exp(-v)
+        else:
+            out = tl.exp(-v) - 1.0
+    elif F == EXPM1:
+        if DERIV:
+            out = tl.exp(v)
+        else:
+            out = tl.exp(v) - 1.0
+    elif F == HALF_TANH:
+        # tanh(|v|) = (1 - e) / (1 + e) with e = e^(-2|v|): no overflow for large |v|.
+        e = tl.exp(-2.0 * tl.abs(v))
+        t = (1.0 - e) / (1.0 + e)
+        if DERIV:
+            out = 0.5 * (1.0 - t * t)
+        else:
+            out = 0.5 * tl.where(v < 0, -t, t)
+    elif F == EXP_SHIFT:
+        out = tl.exp(v - 1.0)
+    elif F == LIN_M1:
+        if DERIV:
+            out = tl.full(v.shape, 1.0, ACC)
+        else:
+            out = v - 1.0
+    elif F == PEARSON:
+        if DERIV:
+            out = 0.5 * v + 1.0
+        else:
+            out = 0.25 * v * v + v
+    else:  # NEYMAN
+        if DERIV:
+            out = -tl.exp(0.5 * v)
+        else:
+            out = 2.0 - 2.0 * tl.exp(0.5 * v)
+    return out
+
+
+@triton.jit
+def _side_sum(ptr, n, shift, p, start, step, F: tl.constexpr, SIGN: tl.constexpr,
+              DERIV: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+    """sum of SIGN * F(v - shift) (or of its derivative) over blocks start, start + step, ..."""
+    acc = tl.zeros([BLOCK], ACC)
+    for blk in range(start, tl.cdiv(n, BLOCK), step):
+        offs = tl.cast(blk, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        v = tl.load(ptr + offs, mask=mask, other=0.0).to(ACC) - shift
+        acc += tl.where(mask, _term(v, p, F, DERIV, ACC), 0.0)
+    return SIGN * tl.sum(acc, axis=0)
+
+
+@triton.jit
+def _side_grad(ptr, out_ptr, n, shift, p, extra, coef, start, step, stop,
+               F: tl.constexpr, SIGN: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+    """out = coef * (SIGN * F'(v - shift) + extra) over blocks start, start + step, ... < stop."""
+    for blk in range(start, stop, step):
+        offs = tl.cast(blk, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        v = tl.load(ptr + offs, mask=mask, other=0.0).to(ACC) - shift
+        g = coef * (SIGN * _term(v, p, F, True, ACC) + extra)
+        tl.store(out_ptr + offs, g.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _small_kernel(x_ptr, y_ptr, gl_ptr, out_ptr, gx_ptr, gy_ptr, n_x, n_y,
+                  inv_nx: tl.float64, inv_ny: tl.float64, p_x: tl.float64, p_y: tl.float64,
+                  FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr, SY: tl.constexpr,
+                  REL: tl.constexpr, BACKWARD: tl.constexpr, BLOCK: tl.constexpr,
+                  ACC: tl.constexpr):
+    """The whole loss (or its gradient) in one program, for outputs of a few blocks."""
+    ix = tl.full([], inv_nx, ACC)
+    iy = tl.full([], inv_ny, ACC)
+    px = tl.full([], p_x, ACC)
+    py = tl.full([], p_y, ACC)
+    m_x = tl.zeros([], ACC)
+    m_y = tl.zeros([], ACC)
+    if REL:
+        m_x = _side_sum(x_ptr, n_x, m_x, px, 0, 1, LIN, 1, False, BLOCK, ACC) * ix
+        m_y = _side_sum(y_ptr, n_y, m_y, py, 0, 1, LIN, 1, False, BLOCK, ACC) * iy
+    if BACKWARD:
+        extra_x = tl.zeros([], ACC)
+        extra_y = tl.zeros([], ACC)
+        if REL:
+            extra_y = -_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, True, BLOCK, ACC) * ix
+            extra_x = -_side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, True, BLOCK, ACC) * iy
+        gl = tl.load(gl_ptr).to(ACC)
+        _side_grad(x_ptr, gx_ptr, n_x, m_y, px, extra_x, gl * ix, 0, 1, tl.cdiv(n_x, BLOCK),
+                   FX, SX, BLOCK, ACC)
+        _side_grad(y_ptr, gy_ptr, n_y, m_x, py, extra_y, gl * iy, 0, 1, tl.cdiv(n_y, BLOCK),
+                   FY, SY, BLOCK, ACC)
+    else:
+        loss = (_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, False, BLOCK, ACC) * ix
+                + _side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, False, BLOCK, ACC) * iy)
+        tl.store(out_ptr, loss)
+
+
+@triton.jit
+def _partial_kernel(x_ptr, y_ptr, stats_ptr, part_ptr, n_x, n_y, p_x: tl.float64,
+                    p_y: tl.float64, FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr,
+                    SY: tl.constexpr, DERIV: tl.constexpr, SHIFTED: tl.constexpr, NPROG,
+                    BLOCK: tl.constexpr, ACC: tl.constexpr):
+    """Per-program partial sums of both sides, over a grid-stride set of blocks."""
+    pid = tl.program_id(0)
+    m_x = tl.zeros([], ACC)
+    m_y = tl.zeros([], ACC)
+    if SHIFTED:
+        m_x = tl.load(stats_ptr).to(ACC)
+        m_y = tl.load(stats_ptr + 1).to(ACC)
+    s_x = _side_sum(x_ptr, n_x, m_y, tl.full([], p_x, ACC), pid, NPROG, FX, SX, DERIV, BLOCK,
+                    ACC)
+    s_y = _side_sum(y_ptr, n_y, m_x, tl.full([], p_y, ACC), pid, NPROG, FY, SY, DERIV, BLOCK,
+                    ACC)
+    tl.store(part_ptr + 2 * pid, s_x)
+    tl.store(part_ptr + 2 * pid + 1, s_y)
+
+
+@triton.jit
+def _combine_kernel(part_ptr, out_ptr, NPROG, inv_nx: tl.float64, inv_ny: tl.float64,
+                    COMBINE: tl.constexpr, BLOCK_P: tl.constexpr, ACC: tl.constexpr):
+    """Adds the partials in a fixed order: out = [mean_x + mean_y] or [mean_x, mean_y]."""
+    offs = tl.arange(0, BLOCK_P)
+    mask = offs < NPROG
+    s_x = tl.sum(tl.load(part_ptr + 2 * offs, mask=mask, other=0.0), axis=0)
+    s_y = tl.sum(tl.load(part_ptr + 2 * offs + 1, mask=mask, other=0.0), axis=0)
+    s_x = s_x * tl.full([], inv_nx, ACC)
+    s_y = s_y * tl.full([], inv_ny, ACC)
+    if COMBINE:
+        tl.store(out_ptr, s_x + s_y)
+    else:
+        tl.store(out_ptr, s_x)
+        tl.store(out_ptr + 1, s_y)
+
+
+@triton.jit
+def _grad_kernel(x_ptr, y_ptr, gl_ptr, stats_ptr, gx_ptr, gy_ptr, n_x, n_y, blocks_x,
+                 inv_nx: tl.float64, inv_ny: tl.float64, p_x: tl.float64, p_y: tl.float64,
+                 FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr, SY: tl.constexpr,
+                 REL: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+    """One block of either side's gradient per program; stats = [m_X, m_Y, A_X, S_Y]."""
+    pid = tl.program_id(0)
+    gl = tl.load(gl_ptr).to(ACC)
+    m_x = tl.zeros([], ACC)
+    m_y = tl.zeros([], ACC)
+    extra_x = tl.zeros([], ACC)
+    extra_y = tl.zeros([], ACC)
+    if REL:
+        m_x = tl.load(stats_ptr).to(ACC)
+        m_y = tl.load(stats_ptr + 1).to(ACC)
+        extra_y = -tl.load(stats_ptr + 2).to(ACC)
+        extra_x = -tl.load(stats_ptr + 3).to(ACC)
+    if pid < blocks_x:
+        _side_grad(x_ptr, gx_ptr, n_x, m_y, tl.full([], p_x, ACC), extra_x,
+                   gl * tl.full([], inv_nx, ACC), pid, 1, pid + 1, FX, SX, BLOCK, ACC)
+    else:
+        _side_grad(y_ptr, gy_ptr, n_y, m_x, tl.full([], p_y, ACC), extra_y,
+                   gl * tl.full([], inv_ny, ACC), pid - blocks_x, 1, pid - blocks_x + 1,
+                   FY, SY, BLOCK, ACC)
+
+
+def _plan(kind: str, role: str, a: float, b: float, c: float, nonsaturating: bool):
+    """((F_X, sign_X, p_X), (F_Y, sign_Y, p_Y), relativistic, swap) for one loss."""
+    none = (ZERO, 1, 0.0)
+    if role == "critic":
+        if kind in ("minimax", "nonsaturating"):
+            return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), False, False
+        if kind == "wasserstein":
+            return (LIN, -1, 0.0), (LIN, 1, 0.0), False, False
+        if kind == "hinge":
+            return (RELU_1M, 1, 0.0), (RELU_1P, 1, 0.0), False, False
+        if kind == "least_squares":
+            return (HALF_SQ, 1, b), (HALF_SQ, 1, a), False, False
+        if kind == "relativistic":
+            return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), True, False
+        f, s = _ACTIVATION[kind]
+        return (f, -s, 0.0), (*_CONJUGATE[kind], 0.0), False, False
+    if kind == "minimax":
+        return none, (SP_POS, -1, 0.0), False, False
+    if kind == "nonsaturating":
+        return none, (SP_NEG, 1, 0.0), False, False
+    if kind in ("wasserstein", "hinge"):
+        return none, (LIN, -1, 0.0), False, False
+    if kind == "least_squares":
+        return none, (HALF_SQ, 1, c), False, False
+    if kind == "relativistic":
+        # The generator's loss is the critic's with real and fake exchanged.
+        return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), True, True
+    assert kind in F_DIVERGENCES, kind
+    f, s = _ACTIVATION[kind] if nonsaturating else _CONJUGATE[kind]
+    return none, (f, -s, 0.0), False, False
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t if is_dense(t) else t.contiguous()
+
+
+def _launch_shape(n_x: int, n_y: int) -> tuple[int, bool, int]:
+    """(BLOCK, single, programs): single selects the one-program kernel, else `programs`
+    programs share the blocks, grid-stride."""
+    block = max(16, min(MAX_BLOCK, next_pow2(max(n_x, n_y))))
+    blocks = triton.cdiv(n_x, block) + triton.cdiv(n_y, block)
+    return block, blocks <= SMALL_BLOCKS, min(MAX_PROGRAMS, triton.cdiv(blocks, 4))
+
+
+def _warps(block: int) -> int:
+    return max(1, min(8, block // 256))
+
+
+def _sides(real_out, fake_out, kind, role, a, b, c, nonsaturating):
+    (fx, sx, px), (fy, sy, py), rel, swap = _plan(kind, role, a, b, c, nonsaturating)
+    x, y = (fake_out, real_out) if swap else (real_out, fake_out)
+    if fx == ZERO:
+        x = None
+    return x, y, (fx, sx, px), (fy, sy, py), rel, swap
+
+
+def _forward(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str, role: str,
+             a: float, b: float, c: float, nonsaturating: bool) -> torch.Tensor:
+    x, y, (fx, sx, px), (fy, sy, py), rel, _ = _sides(real_out, fake_out, kind, role, a, b, c,
+                                                      nonsaturating)
+    opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
+    acc = acc_dtype(fake_out.dtype)
+    loss = fake_out.new_empty((), dtype=opmath)
+    y = _flat(y)
+    x = _flat(x) if x is not None else y  # never read when x is unused: n_x = 0
+    n_x = x.numel() if fx != ZERO else 0
+    n_y = y.numel()
+    inv_x = 1.0 / n_x if n_x else 0.0
+    inv_y = 1.0 / n_y
+    block, single, programs = _launch_shape(n_x, n_y)
+    if not launchable(y):
+        return loss
+    if single:
+        wrap_triton(_small_kernel)[(1,)](
+            x, y, loss, loss, x, y, n_x, n_y, inv_x, inv_y, px, py, FX=fx, SX=sx, FY=fy,
+            SY=sy, REL=rel, BACKWARD=False, BLOCK=block, ACC=acc, num_warps=_warps(block),
+        )
+        return loss
+    part = fake_out.new_empty((2 * programs,), dtype=opmath)
+    stats = fake_out.new_empty((2,), dtype=opmath)
+    if rel:
+        wrap_triton(_partial_kernel)[(programs,)](
+            x, y, stats, part, n_x, n_y, px, py, FX=LIN, SX=1, FY=LIN, SY=1, DERIV=False,
+            SHIFTED=False, NPROG=programs, BLOCK=block, ACC=acc, num_warps=_warps(block),
+        )
+        wrap_triton(_combine_kernel)[(1,)](
+            part, stats, programs, inv_x, inv_y, COMBINE=False, BLOCK_P=MAX_PROGRAMS,
+            ACC=acc, num_warps=4,
+        )
+    wrap_triton(_partial_kernel)[(programs,)](
+        x, y, stats, part, n_x, n_y, px, py, FX=fx, SX=sx, FY=fy, SY=sy, DERIV=False,
+        SHIFTED=rel, NPROG=programs, BLOCK=block, ACC=acc, num_warps=_warps(block),
+    )
+    wrap_triton(_combine_kernel)[(1,)](
+        part, loss, programs, inv_x, inv_y, COMBINE=True, BLOCK_P=MAX_PROGRAMS, ACC=acc,
+        num_warps=4,
+    )
+    return loss
+
+
+def adversarial_loss_triton(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str,
+                            role: str, a: float = -1.0, b: float = 1.0, c: float = 0.0,
+                            nonsaturating: bool = False) -> torch.Tensor:
+    """The mean loss of `role` for `kind` (formulas in gankernels.reference.adversarial_loss);
+    a float32 scalar (float64 for float64 outputs)."""
+    return _forward(real_out, fake_out, kind, role, a, b, c, nonsaturating)
+
+
+def _backward(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor], fake_out: torch.Tensor,
+              kind: str, role: str, a: float, b: float, c: float,
+              nonsaturating: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    x_in, y_in, (fx, sx, px), (fy, sy, py), rel, swap = _sides(real_out, fake_out, kind, role,
+                                                               a, b, c, nonsaturating)
+    opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
+    acc = acc_dtype(fake_out.dtype)
+    y = _flat(y_in)
+    gy_out = torch.empty_like(y_in)
+    gy = flat_workspace(gy_out, y)
+    if x_in is not None:
+        x = _flat(x_in)
+        gx_out = torch.empty_like(x_in)
+        gx = flat_workspace(gx_out, x)
+        n_x = x.numel()
+    else:
+        x, gx_out, gx, n_x = y, None, gy, 0  # never touched: n_x = 0
+    n_y = y.numel()
+    inv_x = 1.0 / n_x if n_x else 0.0
+    inv_y = 1.0 / n_y
+    block, single, programs = _launch_shape(n_x, n_y)
+    if launchable(y):
+        if single:
+            wrap_triton(_small_kernel)[(1,)](
+                x, y, grad_loss, grad_loss, gx, gy, n_x, n_y, inv_x, inv_y, px, py, FX=fx,
+                SX=sx, FY=fy, SY=sy, REL=rel, BACKWARD=True, BLOCK=block, ACC=acc,
+                num_warps=_warps(block),
+            )
+        else:
+            stats = fake_out.new_empty((4,), dtype=opmath)
+            if rel:
+                part = fake_out.new_empty((2 * programs,), dtype=opmath)
+                wrap_triton(_partial_kernel)[(programs,)](
+                    x, y, stats, part, n_x, n_y, px, py, FX=LIN, SX=1, FY=LIN, SY=1,
+                    DERIV=False, SHIFTED=False, NPROG=programs, BLOCK=block, ACC=acc,
+                    num_warps=_warps(block),
+                )
+                wrap_triton(_combine_kernel)[(1,)](
+                    part, stats, programs, inv_x, inv_y, COMBINE=False,
+                    BLOCK_P=MAX_PROGRAMS, ACC=acc, num_warps=4,
+                )
+                wrap_triton(_partial_kernel)[(programs,)](
+                    x, y, stats, part, n_x, n_y, px, py, FX=fx, SX=sx, FY=fy, SY=sy,
+                    DERIV=True, SHIFTED=True, NPROG=programs, BLOCK=block, ACC=acc,
+                    num_warps=_warps(block),
+                )
+                wrap_triton(_combine_kernel)[(1,)](
+                    part, stats[2:], programs, inv_x, inv_y, COMBINE=False,
+                    BLOCK_P=MAX_PROGRAMS, ACC=acc, num_warps=4,
+                )
+            blocks_x = triton.cdiv(n_x, block)
+            wrap_triton(_grad_kernel)[(blocks_x + triton.cdiv(n_y, block),)](
+                x, y, grad_loss, stats, gx, gy, n_x, n_y, blocks_x, inv_x, inv_y, px, py,
+                FX=fx, SX=sx, FY=fy, SY=sy, REL=rel, BLOCK=block, ACC=acc,
+                num_warps=_warps(block),
+            )
+    if gy is not gy_out:
+        gy_out.copy_(gy)
+    if gx_out is not None and gx is not gx_out:
+        gx_out.copy_(gx)
+    if swap:
+        gx_out, gy_out = gy_out, gx_out
+    # Back to (real, fake) order; a real_out that the loss ignores gets zeros.
+    grad_fake = gy_out
+    if real_out is None:
+        grad_real = fake_out.new_empty((0,))
+    elif gx_out is None:
+        grad_real = torch.zeros_like(real_out)
+    else:
+        grad_real = gx_out
+    return grad_real, grad_fake
+
+
+def adversarial_loss_backward_triton(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor],
+                                     fake_out: torch.Tensor, kind: str, role: str, a: float,
+                                     b: float, c: float,
+                                     nonsaturating: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_real, grad_fake) = grad_loss * dL/dv in the outputs' dtype; grad_real is an empty
+    [0] tensor when real_out is None, zeros when the loss does not read it."""
+    return _backward(grad_loss, real_out, fake_out, kind, role, a, b, c, nonsaturating)
+
+
+define("gankernels::adversarial_loss_triton", adversarial_loss_triton, mutates_args=())
+define("gankernels::adversarial_loss_backward_triton", adversarial_loss_backward_triton,
+       mutates_args=())
+attach_autograd("adversarial_loss", "gankernels::adversarial_loss_triton",
+                torch.ops.gankernels.adversarial_loss_backward_triton)

@@ -1,0 +1,262 @@
+"""discriminator_loss and generator_loss against formulas written out from the papers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import gankernels
+from gankernels import LOSS_KINDS, discriminator_loss, generator_loss
+from gankernels.testing import tolerance
+
+IMPLS = ("ref", "cpu")
+RTOL, ATOL = tolerance(torch.float32)
+F_DIVS = ("kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jensen_shannon", "gan",
+          "total_variation")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: on a shared machine, intra-op threads waiting on each other cost far more
+    than the work itself."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def sp(x):
+    return torch.log1p(torch.exp(-x.abs())) + x.clamp_min(0)
+
+
+# f-GAN (Nowozin et al. 2016, Table 6): output activation g_f and conjugate f*, composed here
+# literally as f*(g_f(v)), not in the simplified closed form the kernels use.
+ACTIVATION = {
+    "kl": lambda v: v,
+    "reverse_kl": lambda v: -torch.exp(-v),
+    "pearson": lambda v: v,
+    "neyman": lambda v: 1 - torch.exp(v),
+    "squared_hellinger": lambda v: 1 - torch.exp(-v),
+    "jensen_shannon": lambda v: math.log(2) - sp(-v),
+    "gan": lambda v: -sp(-v),
+    "total_variation": lambda v: 0.5 * torch.tanh(v),
+}
+CONJUGATE = {
+    "kl": lambda t: torch.exp(t - 1),
+    "reverse_kl": lambda t: -1 - torch.log(-t),
+    "pearson": lambda t: t * t / 4 + t,
+    "neyman": lambda t: 2 - 2 * torch.sqrt(1 - t),
+    "squared_hellinger": lambda t: t / (1 - t),
+    "jensen_shannon": lambda t: -torch.log(2 - torch.exp(t)),
+    "gan": lambda t: -torch.log(1 - torch.exp(t)),
+    "total_variation": lambda t: t,
+}
+
+
+def textbook(kind, role, vr, vg, a=-1.0, b=1.0, c=0.0, nonsaturating=False):
+    vr = vr.double() if vr is not None else None
+    vg = vg.double()
+    critic = role == "critic"
+    if kind in ("minimax", "nonsaturating"):
+        # D(x) = sigmoid(v): -E log D(x_r) - E log(1 - D(x_g))
+        if critic:
+            return -torch.log(torch.sigmoid(vr)).mean() - torch.log(1 - torch.sigmoid(vg)).mean()
+        if kind == "minimax":
+            return torch.log(1 - torch.sigmoid(vg)).mean()
+        return -torch.log(torch.sigmoid(vg)).mean()
+    if kind == "wasserstein":
+        return vg.mean() - vr.mean() if critic else -vg.mean()
+    if kind == "hinge":
+        return (torch.clamp(1 - vr, min=0).mean() + torch.clamp(1 + vg, min=0).mean()
+                if critic else -vg.mean())
+    if kind == "least_squares":
+        if critic:
+            return 0.5 * ((vr - b) ** 2).mean() + 0.5 * ((vg - a) ** 2).mean()
+        return 0.5 * ((vg - c) ** 2).mean()
+    if kind == "relativistic":
+        # RaGAN: D~(x_r) = sigmoid(C(x_r) - E C(x_g)), D~(x_g) = sigmoid(C(x_g) - E C(x_r))
+        d_r = torch.sigmoid(vr - vg.mean())
+        d_g = torch.sigmoid(vg - vr.mean())
+        if critic:
+            return -torch.log(d_r).mean() - torch.log(1 - d_g).mean()
+        return -torch.log(d_g).mean() - torch.log(1 - d_r).mean()
+    g, fstar = ACTIVATION[kind], CONJUGATE[kind]
+    if critic:
+        return -g(vr).mean() + fstar(g(vg)).mean()
+    return -g(vg).mean() if nonsaturating else -fstar(g(vg)).mean()
+
+
+def outputs(kind, n_real=37, n_fake=23, seed=0):
+    """Raw outputs in a range where every textbook form is finite (the log forms of the
+    conjugates need g_f(v) inside f*'s domain)."""
+    gen = torch.Generator().manual_seed(seed)
+    vr = torch.randn(n_real, 1, generator=gen)
+    vg = torch.randn(n_fake, generator=gen)
+    if kind in ("squared_hellinger", "gan", "jensen_shannon"):
+        vr, vg = vr * 0.5, vg * 0.5
+    return vr, vg
+
+
+@pytest.mark.parametrize("kind", LOSS_KINDS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_discriminator_loss_matches_textbook(kind, impl):
+    vr, vg = outputs(kind)
+    vr.requires_grad_(True)
+    vg.requires_grad_(True)
+    got = discriminator_loss(vr, vg, kind, impl=impl)
+    want = textbook(kind, "critic", vr, vg)
+    assert got.shape == () and got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), want, rtol=RTOL, atol=ATOL)
+    got_grads = torch.autograd.grad(got, (vr, vg))
+    want_grads = torch.autograd.grad(want, (vr, vg))
+    for g, w in zip(got_grads, want_grads):
+        torch.testing.assert_close(g.double(), w.double(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("kind", LOSS_KINDS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_generator_loss_matches_textbook(kind, impl):
+    vr, vg = outputs(kind, seed=1)
+    vg.requires_grad_(True)
+    got = generator_loss(vg, kind, real_out=vr, impl=impl)
+    want = textbook(kind, "generator", vr, vg)
+    torch.testing.assert_close(got.double(), want, rtol=RTOL, atol=ATOL)
+    (g,) = torch.autograd.grad(got, vg)
+    (w,) = torch.autograd.grad(want, vg)
+    torch.testing.assert_close(g.double(), w.double(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("kind", F_DIVS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_f_divergence_nonsaturating_generator(kind, impl):
+    _, vg = outputs(kind, seed=2)
+    got = generator_loss(vg, kind, nonsaturating=True, impl=impl)
+    want = textbook(kind, "generator", None, vg, nonsaturating=True)
+    torch.testing.assert_close(got.double(), want, rtol=RTOL, atol=ATOL)
+    if kind != "total_variation":  # f*(g_f(v)) = g_f(v) for TV: both forms coincide
+        assert not torch.allclose(got, generator_loss(vg, kind, impl=impl))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_least_squares_labels(impl):
+    vr, vg = outputs("least_squares", seed=3)
+    got = discriminator_loss(vr, vg, "least_squares", a=0.0, b=1.0, impl=impl)
+    torch.testing.assert_close(got.double(),
+                               textbook("least_squares", "critic", vr, vg, a=0.0, b=1.0),
+                               rtol=RTOL, atol=ATOL)
+    got = generator_loss(vg, "least_squares", c=1.0, impl=impl)
+    torch.testing.assert_close(got.double(),
+                               textbook("least_squares", "generator", None, vg, c=1.0),
+                               rtol=RTOL, atol=ATOL)
+    # one config dict for both calls
+    cfg = {"a": 0.0, "b": 1.0, "c": 1.0}
+    discriminator_loss(vr, vg, "least_squares", impl=impl, **cfg)
+    generator_loss(vg, "least_squares", impl=impl, **cfg)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_relativistic_generator_uses_real_out(impl):
+    vr, vg = outputs("relativistic", seed=4)
+    vr.requires_grad_(True)
+    got = generator_loss(vg, "relativistic", real_out=vr, impl=impl)
+    (g,) = torch.autograd.grad(got, vr)
+    want = textbook("relativistic", "generator", vr, vg)
+    (w,) = torch.autograd.grad(want, vr)
+    torch.testing.assert_close(g.double(), w.double(), rtol=RTOL, atol=ATOL)
+
+
+def test_non_relativistic_generator_ignores_real_out():
+    vr, vg = outputs("hinge", seed=5)
+    vr.requires_grad_(True)
+    vg.requires_grad_(True)
+    loss = generator_loss(vg, "hinge", real_out=vr, impl="ref")
+    assert torch.autograd.grad(loss, vr, allow_unused=True) == (None,)
+
+
+def test_float64_outputs_give_a_float64_loss():
+    vr, vg = outputs("nonsaturating", seed=6)
+    loss = discriminator_loss(vr.double(), vg.double(), impl="ref")
+    assert loss.dtype == torch.float64
+    torch.testing.assert_close(loss, textbook("nonsaturating", "critic", vr, vg))
+
+
+def test_defaults_are_the_nonsaturating_gan():
+    vr, vg = outputs("nonsaturating", seed=7)
+    torch.testing.assert_close(discriminator_loss(vr, vg, impl="ref").double(),
+                               textbook("nonsaturating", "critic", vr, vg))
+    torch.testing.assert_close(generator_loss(vg, impl="ref").double(),
+                               textbook("nonsaturating", "generator", None, vg))
+
+
+def test_loss_kinds_exported():
+    assert gankernels.LOSS_KINDS == LOSS_KINDS
+    assert set(LOSS_KINDS) == {"minimax", "nonsaturating", "wasserstein", "hinge",
+                               "least_squares", "relativistic", *F_DIVS}
+    for name in ("discriminator_loss", "generator_loss", "LOSS_KINDS"):
+        assert name in gankernels.__all__
+
+
+def test_docstrings_state_each_kind():
+    for fn in (discriminator_loss, generator_loss):
+        for kind in ("minimax", "nonsaturating", "wasserstein", "hinge", "least_squares",
+                     "relativistic", "f-divergence"):
+            assert kind in fn.__doc__, (fn.__name__, kind)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_relativistic_generator_without_real_out_is_an_error():
+    with pytest.raises(ValueError, match=r"generator_loss: kind 'relativistic' compares the "
+                                         r"critic's outputs on fake and real samples, so it needs "
+                                         r"real_out; got None"):
+        generator_loss(torch.zeros(4), "relativistic", impl="ref")
+
+
+def test_unknown_kind_is_an_error():
+    with pytest.raises(ValueError, match=r"discriminator_loss: unknown kind 'wgan'; expected one "
+                                         r"of: minimax, nonsaturating"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "wgan", impl="ref")
+    with pytest.raises(ValueError, match=r"generator_loss: unknown kind 'lsgan'"):
+        generator_loss(torch.zeros(4), "lsgan", impl="ref")
+
+
+def test_unknown_params_are_rejected_by_name():
+    with pytest.raises(TypeError, match=r"discriminator_loss: unknown parameter\(s\) margin for "
+                                        r"kind 'hinge'; it takes no parameters"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "hinge", margin=2.0, impl="ref")
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) d, e for kind 'least_squares'; "
+                                        r"it takes a, b, c"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "least_squares", d=1, e=2, impl="ref")
+    with pytest.raises(TypeError, match=r"generator_loss: unknown parameter\(s\) a for kind 'kl'; "
+                                        r"it takes nonsaturating"):
+        generator_loss(torch.zeros(4), "kl", a=1.0, impl="ref")
+    with pytest.raises(TypeError, match=r"discriminator_loss: unknown parameter\(s\) "
+                                        r"nonsaturating for kind 'kl'"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "kl", nonsaturating=True, impl="ref")
+
+
+def test_bad_param_values_are_errors():
+    with pytest.raises(TypeError, match=r"discriminator_loss: a must be a number, got 'x'"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "least_squares", a="x", impl="ref")
+    with pytest.raises(TypeError, match=r"generator_loss: nonsaturating must be a bool, got 1"):
+        generator_loss(torch.zeros(4), "kl", nonsaturating=1, impl="ref")
+
+
+def test_non_tensor_outputs_are_errors():
+    with pytest.raises(TypeError, match=r"discriminator_loss: real_out must be a torch.Tensor of "
+                                        r"critic outputs, got NoneType"):
+        discriminator_loss(None, torch.zeros(4), impl="ref")
+    with pytest.raises(TypeError, match=r"generator_loss: fake_out must be a torch.Tensor"):
+        generator_loss([0.0], impl="ref")
+
+
+def test_mismatched_outputs_are_errors():
+    with pytest.raises(ValueError, match=r"fake_out must be on the same device as real_out"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4, device="meta"), impl="ref")
+    with pytest.raises(TypeError, match=r"fake_out must have the same dtype as real_out"):
+        discriminator_loss(torch.zeros(4), torch.zeros(4).double(), impl="ref")
+    with pytest.raises(ValueError, match=r"fake_out is empty"):
+        generator_loss(torch.zeros(0), impl="ref")
