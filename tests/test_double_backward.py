@@ -114,9 +114,10 @@ def run_both(backend, critic, real, fake, eps, step, **kwargs):
     dtype = real.dtype
     c1, f1, e1, out1, names = results[backend]
     c2, f2, e2, out2, _ = results[None]
-    for what, a, b in zip(("loss", "norms", "input gradient"), out1, out2):
+    for what, a, b in zip(("loss", "norms", "input gradient"), out1, out2, strict=True):
         assert_close(a, b, dtype, label=f"{backend} {what}")
-    for (name, p1), (_, p2) in zip(c1.named_parameters(), c2.named_parameters()):
+    params = zip(c1.named_parameters(), c2.named_parameters(), strict=True)
+    for (name, p1), (_, p2) in params:
         assert p1.grad is not None, name
         assert torch.isfinite(p1.grad).all(), f"{backend}: {name}.grad is not finite"
         assert_close(p1.grad, p2.grad, dtype, label=f"{backend} {name}.grad")

@@ -44,13 +44,13 @@ def large_shapes_for(backend: str):
 
 
 def dense_strides(t: torch.Tensor) -> tuple:
-    return tuple(s for n, s in zip(t.shape, t.stride()) if n != 1)
+    return tuple(s for n, s in zip(t.shape, t.stride(), strict=True) if n != 1)
 
 
 def is_dense(t: torch.Tensor) -> bool:
     """Non-overlapping and dense, in any dim order (then empty_like keeps the strides)."""
     expected = 1
-    for stride, size in sorted((s, n) for n, s in zip(t.shape, t.stride()) if n != 1):
+    for stride, size in sorted((s, n) for n, s in zip(t.shape, t.stride(), strict=True) if n != 1):
         if stride != expected:
             return False
         expected *= size
@@ -76,11 +76,12 @@ def check_against_reference(backend, real, fake, eps, upstream, label):
     assert_close(out, expected.to(dtype), dtype, label=f"{label} forward")
     if is_dense(real):
         assert dense_strides(out) == dense_strides(real), f"{label}: output layout {out.stride()}"
-    pairs = [(t, t64) for t, t64 in ((real, real64), (fake, fake64), (eps, eps64))
-             if t.requires_grad]
-    got = torch.autograd.grad(out, [t for t, _ in pairs], upstream)
-    want = torch.autograd.grad(expected, [t64 for _, t64 in pairs], upstream.double())
-    for name, g, w, (t, _) in zip(("real", "fake", "eps"), got, want, pairs):
+    triples = [(name, t, t64) for name, t, t64 in
+               (("real", real, real64), ("fake", fake, fake64), ("eps", eps, eps64))
+               if t.requires_grad]
+    got = torch.autograd.grad(out, [t for _, t, _ in triples], upstream)
+    want = torch.autograd.grad(expected, [t64 for _, _, t64 in triples], upstream.double())
+    for (name, t, _), g, w in zip(triples, got, want, strict=True):
         assert g.dtype == t.dtype, f"{label}: a gradient has dtype {g.dtype}, its input {t.dtype}"
         assert_close(g, w.to(t.dtype), dtype, label=f"{label} grad_{name}")
 
@@ -215,7 +216,7 @@ def test_nan_and_inf_follow_torch(backend, device):
     upstream[1, 0] = float("nan")
     got = torch.autograd.grad(out, (real, fake, eps), upstream)
     want = torch.autograd.grad(expected, (real, fake, eps), upstream)
-    for name, g, w in zip(("real", "fake", "eps"), got, want):
+    for name, g, w in zip(("real", "fake", "eps"), got, want, strict=True):
         assert_close(g, w, label=f"grad_{name}", equal_nan=True)
 
 
@@ -405,7 +406,7 @@ def test_cpu_results_do_not_depend_on_thread_count():
     finally:
         torch.set_num_threads(threads)
     for other in results[1:]:
-        for a, b in zip(results[0], other):
+        for a, b in zip(results[0], other, strict=True):
             assert torch.equal(a, b)
 
 

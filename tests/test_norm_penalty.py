@@ -392,7 +392,7 @@ def test_cpu_results_do_not_depend_on_thread_count():
     finally:
         torch.set_num_threads(threads)
     for other in results[1:]:
-        for a, b in zip(results[0], other):
+        for a, b in zip(results[0], other, strict=True):
             assert torch.equal(a, b)
 
 

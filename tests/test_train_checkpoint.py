@@ -80,8 +80,9 @@ def test_rng_round_trip():
 
 def _assert_same_run(a: Trainer, b: Trainer) -> None:
     for m_a, m_b in ((a.generator, b.generator), (a.critic, b.critic)):
-        for (name, p), q in zip(m_a.state_dict().items(), m_b.state_dict().values()):
-            assert torch.equal(p, q), f"parameter {name} differs after resume"
+        other = m_b.state_dict()
+        for name, p in m_a.state_dict().items():
+            assert torch.equal(p, other[name]), f"parameter {name} differs after resume"
     sa, sb = a.opt_c.state_dict()["state"], b.opt_c.state_dict()["state"]
     for k in sa:
         for key, value in sa[k].items():

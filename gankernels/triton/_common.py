@@ -94,7 +94,7 @@ def row_tiling(rows: int, cols: int) -> tuple[int, int, int, int]:
 
 def _dense_dims(sizes, strides) -> bool:
     expected = 1
-    for stride, size in sorted((st, sz) for sz, st in zip(sizes, strides) if sz != 1):
+    for stride, size in sorted((st, sz) for sz, st in zip(sizes, strides, strict=True) if sz != 1):
         if stride != expected:
             return False
         expected *= size
@@ -115,14 +115,14 @@ def sample_key(t: torch.Tensor) -> Optional[tuple]:
     sizes, strides = t.shape[1:], t.stride()[1:]
     if not _dense_dims(sizes, strides):
         return None
-    return tuple((sz, st) for sz, st in zip(sizes, strides) if sz != 1)
+    return tuple((sz, st) for sz, st in zip(sizes, strides, strict=True) if sz != 1)
 
 
 def flat_key(t: torch.Tensor) -> Optional[tuple]:
     """The element order of a dense tensor (strides of non-size-1 dims), else None."""
     if not is_dense(t):
         return None
-    return tuple((sz, st) for sz, st in zip(t.shape, t.stride()) if sz != 1)
+    return tuple((sz, st) for sz, st in zip(t.shape, t.stride(), strict=True) if sz != 1)
 
 
 def rows_workspace(out: torch.Tensor) -> torch.Tensor:
