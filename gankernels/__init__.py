@@ -4,13 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._extension import STATUS as _STATUS  # noqa: E402  (loads gankernels._C, or warns once)
-from . import reference  # noqa: E402
-from .ops import adversarial_loss, clip_, gp_interpolate, norm_penalty  # noqa: E402
-from .info import backends  # noqa: E402
-from .penalties import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty  # noqa: E402
-from .losses import LOSS_KINDS, discriminator_loss, generator_loss  # noqa: E402
+# _extension loads gankernels._C (or warns once) before anything registers on its ops.
+from . import _extension, reference  # noqa: E402, F401
 from .clipping import clip_weights_  # noqa: E402
+from .info import backends  # noqa: E402
+from .losses import LOSS_KINDS, discriminator_loss, generator_loss  # noqa: E402
+from .ops import adversarial_loss, clip_, gp_interpolate, norm_penalty  # noqa: E402
+from .penalties import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty  # noqa: E402
 
 __all__ = [
     "LOSS_KINDS",

@@ -1,4 +1,4 @@
-"""What was built, against what, and which implementation each op uses (`python -m gankernels info`)."""
+"""What was built, against what, and what each op runs on (`python -m gankernels info`)."""
 
 from __future__ import annotations
 

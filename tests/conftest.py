@@ -17,7 +17,6 @@ HAS_GPU = torch.cuda.is_available()
 if not HAS_GPU:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import gankernels  # noqa: E402
 from gankernels._extension import STATUS  # noqa: E402
 
 BACKENDS = ("cpu", "cuda", "triton")

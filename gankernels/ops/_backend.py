@@ -64,7 +64,9 @@ def resolve(impl: Optional[str], device: torch.device) -> str:
         if device.type != "cpu":
             raise ValueError(f"impl='cpu' runs on CPU tensors, got tensors on {device}")
         if not STATUS.loaded:
-            raise RuntimeError(f"impl='cpu' needs gankernels._C, which is unavailable: {STATUS.error}")
+            raise RuntimeError(
+                f"impl='cpu' needs gankernels._C, which is unavailable: {STATUS.error}"
+            )
         return impl
     if impl == "cuda":
         if device.type != "cuda":
