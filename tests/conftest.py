@@ -55,6 +55,16 @@ def device_for(backend: str) -> str:
     return "cuda" if HAS_GPU else "cpu"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules of small tensors: intra-op threads waiting on each other cost far more than
+    the work itself."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param

@@ -18,14 +18,7 @@ from gankernels.testing import tolerance
 IMPLS = ("ref", "cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: on a shared machine, intra-op threads waiting on each other cost far more
-    than the work itself."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def critic(seed=0) -> nn.Module:

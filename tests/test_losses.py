@@ -17,14 +17,7 @@ F_DIVS = ("kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jensen_
           "total_variation")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: on a shared machine, intra-op threads waiting on each other cost far more
-    than the work itself."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sp(x):

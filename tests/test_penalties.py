@@ -21,14 +21,7 @@ RTOL, ATOL = tolerance(torch.float32)
 GRAD_RTOL, GRAD_ATOL = 4 * RTOL, 4 * ATOL
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: on a shared machine, intra-op threads waiting on each other cost far more
-    than the work itself."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- textbook implementations, written out from the papers ---------------------------------------
