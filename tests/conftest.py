@@ -14,6 +14,9 @@ import pytest
 import torch
 
 HAS_GPU = torch.cuda.is_available()
+# Subprocesses started from the repository root must import the installed gankernels (with its
+# compiled _C), not the source tree that `python -c` / `python -m` would put first on sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
 if not HAS_GPU:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -23,14 +24,13 @@ from gankernels.testing import assert_close, make
 
 DEVICE = "cuda" if HAS_GPU else "cpu"
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEEDS_GPU = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU (this machine has none)")
 
 
 def _run(code: str, env_drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+                          cwd=tempfile.gettempdir(), env=env, timeout=300)
 
 
 def _tensor(shape, dtype=torch.float64, seed=0, **kw) -> torch.Tensor:
