@@ -540,7 +540,9 @@ def test_cli_shows_failed_and_clashing_plugins_of_installed_distributions(tmp_pa
     _write_dist(site, "exploding-plugin", {"exploding": "gk_exploding_plugin:variant"})
     _write_dist(site, "twin-a", {"twin": "gk_twin_plugin:twin"})
     _write_dist(site, "twin-b", {"twin": "gk_twin_plugin:twin"})
-    env = dict(os.environ, PYTHONPATH=site + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # No empty entry: an empty PYTHONPATH item means the current directory, i.e. the source tree.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (site, os.environ.get("PYTHONPATH")) if p))
     # One interpreter (starting one costs seconds): `import gankernels` must read no plugin (no
     # warning, the broken module never imported), then the command line lists them all.
     code = textwrap.dedent("""
