@@ -165,6 +165,18 @@ def triton_interpreted(backend: str) -> bool:
     return backend == "triton" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
+# The per-dtype and per-layout sweeps use the shapes of up to 4096 elements; the large ones
+# (41x401x3, > 2^16 elements per sample) run in fewer dtypes. The Triton interpreter runs a kernel
+# ~1000x slower than a GPU: there the large tests take one sample of more than 2^16 elements.
+SMALL_SHAPES = tuple(s for s in IMAGE_SHAPES if torch.Size(s).numel() <= 4096)
+LARGE_SHAPES = tuple(s for s in IMAGE_SHAPES if torch.Size(s).numel() > 4096)
+INTERPRETED_LARGE_SHAPES = ((1, 70001),)
+
+
+def large_shapes_for(backend: str) -> tuple:
+    return INTERPRETED_LARGE_SHAPES if triton_interpreted(backend) else LARGE_SHAPES
+
+
 def direct_op(name: str, backend: str):
     """The op a backend registers for `name` (a forward or a `_backward`), to call directly."""
     return getattr(torch.ops.gankernels, op_qualname(name, backend).split("::")[1])

@@ -18,29 +18,17 @@ from gankernels.ops import gp_interpolate
 from gankernels.ops.registry import backend_op
 from gankernels.testing import (
     DTYPES,
-    IMAGE_SHAPES,
+    SMALL_SHAPES,
     assert_close,
     direct_op,
     dispatch_keyset,
+    large_shapes_for,
     layouts,
     make,
     op_qualname,
     ops_run,
     sample_inputs,
-    triton_interpreted,
 )
-
-# The sweep over every dtype and layout uses the shapes of up to 4096 elements; the large ones
-# (41x401x3, > 2^16 elements per sample) run in float32 and bfloat16 in `test_large_samples`.
-# The Triton interpreter (no GPU) runs a kernel ~1000x slower than a GPU: there the large test
-# takes one sample of more than 2^16 elements.
-SMALL_SHAPES = tuple(s for s in IMAGE_SHAPES if torch.Size(s).numel() <= 4096)
-LARGE_SHAPES = tuple(s for s in IMAGE_SHAPES if torch.Size(s).numel() > 4096)
-INTERPRETED_LARGE_SHAPES = ((1, 70001),)
-
-
-def large_shapes_for(backend: str):
-    return INTERPRETED_LARGE_SHAPES if triton_interpreted(backend) else LARGE_SHAPES
 
 
 def dense_strides(t: torch.Tensor) -> tuple:
