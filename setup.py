@@ -86,7 +86,12 @@ if WITH_CUDA and not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.i
 # py_limited_api=True makes torch define Py_LIMITED_API for its oldest CPython (3.10): one abi3
 # wheel serves every later version.
 cxx_flags = ["-O3", "-fopenmp", "-DGANKERNELS_OPENMP"]
-sources = ["csrc/ops.cpp", "csrc/module.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
+sources = [
+    "csrc/ops.cpp",
+    "csrc/module.cpp",
+    *sorted(glob.glob("csrc/autograd/*.cpp")),
+    *sorted(glob.glob("csrc/cpu/*.cpp")),
+]
 include_dirs = [os.path.join(ROOT, "csrc")]
 
 if WITH_CUDA:

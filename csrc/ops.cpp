@@ -1,5 +1,6 @@
 // The schemas of every gankernels op, in one place. Backends register in csrc/cpu/*.cpp and
-// csrc/cuda/*.cu; autograd, fake kernels and Triton live on the Python side (gankernels/ops).
+// csrc/cuda/*.cu, autograd in csrc/autograd/*.cpp; fake kernels, the second-order autograd of
+// the backward ops and Triton live on the Python side (gankernels/ops).
 #include <torch/library.h>
 
 TORCH_LIBRARY(gankernels, m) {

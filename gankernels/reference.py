@@ -87,6 +87,13 @@ def norm_penalty(
 # --- 3. adversarial losses --------------------------------------------------------------------
 
 
+def softplus(v: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(v)), stable and exact for every v. (F.softplus turns linear above its
+    threshold of 20, so its gradient there is exactly 1 rather than sigmoid(v): 2e-9 off in
+    float64, enough to fail a float64 comparison.)"""
+    return torch.logaddexp(v, v.new_zeros(()))
+
+
 def _conjugate_of_activation(kind: str, v: torch.Tensor) -> torch.Tensor:
     """f*(g_f(v)) in closed form (math.md section 3)."""
     if kind == "kl":
@@ -100,9 +107,9 @@ def _conjugate_of_activation(kind: str, v: torch.Tensor) -> torch.Tensor:
     if kind == "squared_hellinger":
         return torch.expm1(v)
     if kind == "jensen_shannon":
-        return F.softplus(v) - LOG2
+        return softplus(v) - LOG2
     if kind == "gan":
-        return F.softplus(v)
+        return softplus(v)
     if kind == "total_variation":
         return 0.5 * torch.tanh(v)
     raise ValueError(kind)
@@ -119,9 +126,9 @@ def _activation(kind: str, v: torch.Tensor) -> torch.Tensor:
     if kind == "squared_hellinger":
         return -torch.expm1(-v)
     if kind == "jensen_shannon":
-        return LOG2 - F.softplus(-v)
+        return LOG2 - softplus(-v)
     if kind == "gan":
-        return -F.softplus(-v)
+        return -softplus(-v)
     if kind == "total_variation":
         return 0.5 * torch.tanh(v)
     raise ValueError(kind)
@@ -153,7 +160,7 @@ def adversarial_loss(
     acc = opmath_dtype(fake_out.dtype)
     vg = fake_out.to(acc)
     vr = real_out.to(acc) if real_out is not None else None
-    sp = F.softplus
+    sp = softplus
     critic = role == "critic"
     if kind in ("minimax", "nonsaturating"):
         if critic:

@@ -23,7 +23,7 @@
 #include <cmath>
 #include <vector>
 
-#include "common.h"
+#include "checks.h"
 
 namespace gankernels {
 namespace {
@@ -323,24 +323,10 @@ void run_grads(const GradJob& r, const GradJob& g) {
 Plan check_and_plan(const std::optional<at::Tensor>& real_out, const at::Tensor& fake_out,
                     c10::string_view kind, c10::string_view role, double a, double b, double c,
                     bool nonsaturating) {
-  constexpr const char* op = "adversarial_loss";
-  const LossKind k = parse_loss_kind(kind);
-  const bool critic = parse_role_is_critic(role);
-  check_floating(fake_out, op, "fake_out");
-  TORCH_CHECK(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
-              "); need B >= 1");
-  const bool needs_real = critic || k == LossKind::Relativistic;
-  TORCH_CHECK(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
-              " loss of kind '", std::string(kind), "' needs real_out, got None");
-  if (real_out.has_value()) {
-    check_floating(*real_out, op, "real_out");
-    TORCH_CHECK(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
-                "); need B >= 1");
-    check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
-  }
-  TORCH_CHECK(fake_out.device().is_cpu(), op, ": the CPU kernel got fake_out on ",
+  const LossChoice choice = check_adversarial_loss(real_out, fake_out, kind, role);
+  TORCH_CHECK(fake_out.device().is_cpu(), "adversarial_loss: the CPU kernel got fake_out on ",
               fake_out.device());
-  return make_plan(k, critic, a, b, c, nonsaturating);
+  return make_plan(choice.kind, choice.critic, a, b, c, nonsaturating);
 }
 
 // A dense tensor whose memory can be walked as a flat array (any dim order), else a copy.
@@ -387,13 +373,8 @@ at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
 
 // The upstream gradient, a one-element tensor of any floating dtype, read on the host: on the
 // CPU this is a plain memory read, no synchronisation.
-double read_grad_loss(const at::Tensor& grad_loss) {
-  TORCH_CHECK(grad_loss.numel() == 1,
-              "adversarial_loss_backward: grad_loss must hold one element (the loss is a "
-              "scalar), got shape ", grad_loss.sizes());
-  check_floating(grad_loss, "adversarial_loss_backward", "grad_loss");
-  TORCH_CHECK(grad_loss.device().is_cpu(),
-              "adversarial_loss_backward: grad_loss must be on the CPU, got ", grad_loss.device());
+double read_grad_loss(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
+  check_adversarial_loss_grad(grad_loss, fake_out);
   double value = 0.0;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_loss.scalar_type(),
                                   "adversarial_loss_grad_loss", [&] {
@@ -420,7 +401,7 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward_cpu(
     const at::Tensor& fake_out, c10::string_view kind, c10::string_view role, double a, double b,
     double c, bool nonsaturating) {
   Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
-  const double gl = read_grad_loss(grad_loss);
+  const double gl = read_grad_loss(grad_loss, fake_out);
   const at::Tensor fake = dense(fake_out);
   const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
   const Array fa = array_of(fake);

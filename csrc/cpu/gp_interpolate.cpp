@@ -14,7 +14,7 @@
 
 #include <tuple>
 
-#include "common.h"
+#include "checks.h"
 
 namespace gankernels {
 namespace {
@@ -23,12 +23,6 @@ using at::Tensor;
 
 at::ScalarType acc_type(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
-}
-
-void check_eps(const Tensor& eps, const Tensor& ref, const char* op, const char* ref_name) {
-  check_same_device(eps, ref, op, "eps", ref_name);
-  TORCH_CHECK(eps.dim() == 1 && eps.size(0) == ref.size(0), op, ": eps must have shape [B] = [",
-              ref.size(0), "] (one value per sample), got ", eps.sizes());
 }
 
 template <typename scalar_t, typename acc_t>
@@ -51,12 +45,7 @@ inline void scale_row(const scalar_t* __restrict g, scalar_t* __restrict grad_re
 
 Tensor gp_interpolate_cpu(const Tensor& real, const Tensor& fake, const Tensor& eps) {
   constexpr const char* op = "gp_interpolate";
-  check_floating(real, op, "real");
-  check_floating(fake, op, "fake");
-  check_floating(eps, op, "eps");
-  check_batch(real, op, "real");
-  check_like(fake, real, op, "fake", "real");
-  check_eps(eps, real, op, "real");
+  check_gp_interpolate(real, fake, eps);
 
   Tensor out = at::empty_like(real);
   const int64_t B = real.size(0), N = real.numel() / B;
@@ -88,19 +77,8 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
     const Tensor& grad, const Tensor& eps, const std::optional<Tensor>& real,
     const std::optional<Tensor>& fake) {
   constexpr const char* op = "gp_interpolate_backward";
-  check_floating(grad, op, "grad");
-  check_floating(eps, op, "eps");
-  check_batch(grad, op, "grad");
-  check_eps(eps, grad, op, "grad");
-  TORCH_CHECK(real.has_value() == fake.has_value(), op,
-              ": real and fake must both be given (for eps's gradient) or both be None");
+  check_gp_interpolate_backward(grad, eps, real, fake);
   const bool need_eps = real.has_value();
-  if (need_eps) {
-    check_floating(*real, op, "real");
-    check_floating(*fake, op, "fake");
-    check_like(*real, grad, op, "real", "grad");
-    check_like(*fake, grad, op, "fake", "grad");
-  }
 
   const auto acc = acc_type(grad.scalar_type());
   Tensor grad_real = at::empty_like(grad);

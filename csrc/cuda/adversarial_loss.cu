@@ -27,6 +27,7 @@
 #include <string>
 #include <tuple>
 
+#include "checks.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -439,22 +440,8 @@ __global__ void __launch_bounds__(kBlock)
 Plan check_and_plan(const std::optional<Tensor>& real_out, const Tensor& fake_out,
                     c10::string_view kind, c10::string_view role, double a, double b, double c,
                     bool nonsaturating) {
-  constexpr const char* op = "adversarial_loss";
-  const LossKind k = parse_loss_kind(kind);
-  const bool critic = parse_role_is_critic(role);
-  check_floating(fake_out, op, "fake_out");
-  TORCH_CHECK(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
-              "); need B >= 1");
-  const bool needs_real = critic || k == LossKind::Relativistic;
-  TORCH_CHECK(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
-              " loss of kind '", std::string(kind), "' needs real_out, got None");
-  if (real_out.has_value()) {
-    check_floating(*real_out, op, "real_out");
-    TORCH_CHECK(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
-                "); need B >= 1");
-    check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
-  }
-  return make_plan(k, critic, a, b, c, nonsaturating);
+  const LossChoice choice = check_adversarial_loss(real_out, fake_out, kind, role);
+  return make_plan(choice.kind, choice.critic, a, b, c, nonsaturating);
 }
 
 // A dense tensor whose memory can be walked as a flat array (any dim order), else a copy.
@@ -554,12 +541,7 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
     c10::string_view kind, c10::string_view role, double a, double b, double c,
     bool nonsaturating) {
   const Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
-  constexpr const char* op = "adversarial_loss_backward";
-  TORCH_CHECK(grad_loss.numel() == 1, op,
-              ": grad_loss must hold one element (the loss is a scalar), got shape ",
-              grad_loss.sizes());
-  check_floating(grad_loss, op, "grad_loss");
-  check_same_device(grad_loss, fake_out, op, "grad_loss", "fake_out");
+  check_adversarial_loss_grad(grad_loss, fake_out);
 
   const c10::cuda::CUDAGuard guard(fake_out.device());
   const auto acc = acc_scalar_type(fake_out.scalar_type());

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <vector>
 
+#include "checks.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -159,10 +160,6 @@ Segment segment_of(const Tensor& p, double c) {
   return s;
 }
 
-bool is_floating(at::ScalarType st) {
-  return st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16;
-}
-
 // Launches the chunks of every segment, kMaxBlocks blocks / kMaxTensors tensors at a time.
 void launch_segments(const std::vector<Segment>& segments, unsigned long long* count,
                      cudaStream_t stream) {
@@ -209,8 +206,7 @@ void launch_segments(const std::vector<Segment>& segments, unsigned long long* c
 
 Tensor clip_cuda(at::TensorList params, double c) {
   constexpr const char* op = "clip_";
-  TORCH_CHECK(c > 0, op, ": c must be a positive number, got ", c);
-  TORCH_CHECK(!params.empty(), op, ": params is empty; need at least one tensor");
+  check_clip_bound(c, params.size());
   const c10::Device device = params[0].device();
 
   // Validate everything before writing anything: a bad tensor must not leave the list half
@@ -218,16 +214,8 @@ Tensor clip_cuda(at::TensorList params, double c) {
   std::vector<size_t> dense, strided;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
-    TORCH_CHECK(p.defined(), op, ": params[", i, "] is an undefined tensor");
-    TORCH_CHECK(is_floating(p.scalar_type()), op, ": params[", i,
-                "] must be float32, float64, float16 or bfloat16, got ", p.scalar_type());
-    TORCH_CHECK(p.device() == device, op,
-                ": every tensor in params must be on one device; params[0] is on ", device,
-                ", params[", i, "] on ", p.device());
+    check_clip_param(p, i, device);
     if (p.numel() == 0) continue;
-    TORCH_CHECK(at::has_internal_overlap(p) != at::MemOverlap::Yes, op, ": params[", i,
-                "] has elements that share memory (e.g. an expanded tensor) and cannot be "
-                "clamped in place; clone() it first");
     (p.is_non_overlapping_and_dense() ? dense : strided).push_back(i);
   }
   TORCH_CHECK(device.is_cuda(), op, ": the CUDA kernel got params on ", device);

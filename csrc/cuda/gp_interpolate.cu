@@ -21,6 +21,7 @@
 #include <optional>
 #include <tuple>
 
+#include "checks.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -28,12 +29,6 @@ namespace cuda {
 namespace {
 
 using at::Tensor;
-
-void check_eps(const Tensor& eps, const Tensor& ref, const char* op, const char* ref_name) {
-  check_same_device(eps, ref, op, "eps", ref_name);
-  TORCH_CHECK(eps.dim() == 1 && eps.size(0) == ref.size(0), op, ": eps must have shape [B] = [",
-              ref.size(0), "] (one value per sample), got ", eps.sizes());
-}
 
 int64_t elementwise_grid(int64_t numel, int vec, c10::DeviceIndex device) {
   return std::max<int64_t>(
@@ -98,12 +93,7 @@ void with_eps_type(const Tensor& e, Body&& body) {
 
 Tensor gp_interpolate_cuda(const Tensor& real, const Tensor& fake, const Tensor& eps) {
   constexpr const char* op = "gp_interpolate";
-  check_floating(real, op, "real");
-  check_floating(fake, op, "fake");
-  check_floating(eps, op, "eps");
-  check_batch(real, op, "real");
-  check_like(fake, real, op, "fake", "real");
-  check_eps(eps, real, op, "real");
+  check_gp_interpolate(real, fake, eps);
 
   const c10::cuda::CUDAGuard guard(real.device());
   Tensor out = at::empty_like(real);
@@ -272,19 +262,8 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(
     const Tensor& grad, const Tensor& eps, const std::optional<Tensor>& real,
     const std::optional<Tensor>& fake) {
   constexpr const char* op = "gp_interpolate_backward";
-  check_floating(grad, op, "grad");
-  check_floating(eps, op, "eps");
-  check_batch(grad, op, "grad");
-  check_eps(eps, grad, op, "grad");
-  TORCH_CHECK(real.has_value() == fake.has_value(), op,
-              ": real and fake must both be given (for eps's gradient) or both be None");
+  check_gp_interpolate_backward(grad, eps, real, fake);
   const bool need_eps = real.has_value();
-  if (need_eps) {
-    check_floating(*real, op, "real");
-    check_floating(*fake, op, "fake");
-    check_like(*real, grad, op, "real", "grad");
-    check_like(*fake, grad, op, "fake", "grad");
-  }
 
   const c10::cuda::CUDAGuard guard(grad.device());
   Tensor grad_real = at::empty_like(grad);

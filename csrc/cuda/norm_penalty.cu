@@ -22,6 +22,7 @@
 #include <optional>
 #include <tuple>
 
+#include "checks.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -141,26 +142,10 @@ __global__ void __launch_bounds__(kBlock)
   if (threadIdx.x == 0) *loss = a.weight * (phi_sum / static_cast<acc_t>(B));
 }
 
-void check_params(const char* op, double target, double weight, double inv_scale) {
-  TORCH_CHECK(target >= 0, op, ": target must be >= 0, got ", target);
-  TORCH_CHECK(inv_scale > 0, op, ": inv_scale must be > 0, got ", inv_scale);
-  TORCH_CHECK(weight == weight, op, ": weight must be a number, got ", weight);
-}
-
-void check_per_sample(const Tensor& t, const Tensor& grad, const char* op, const char* name) {
-  check_floating(t, op, name);
-  check_same_device(t, grad, op, name, "grad");
-  TORCH_CHECK(t.dim() == 1 && t.size(0) == grad.size(0), op, ": ", name,
-              " must have shape [B] = [", grad.size(0), "] (one value per sample), got ",
-              t.sizes());
-}
-
 std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, double weight,
                                              bool one_sided, double inv_scale) {
   constexpr const char* op = "norm_penalty";
-  check_floating(grad, op, "grad");
-  check_batch(grad, op, "grad");
-  check_params(op, target, weight, inv_scale);
+  check_norm_penalty(grad, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
   const auto acc = acc_scalar_type(grad.scalar_type());
@@ -274,16 +259,7 @@ Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<T
                                   const Tensor& grad, const Tensor& norms, double target,
                                   double weight, bool one_sided, double inv_scale) {
   constexpr const char* op = "norm_penalty_backward";
-  check_floating(grad, op, "grad");
-  check_batch(grad, op, "grad");
-  check_params(op, target, weight, inv_scale);
-  check_floating(grad_loss, op, "grad_loss");
-  check_same_device(grad_loss, grad, op, "grad_loss", "grad");
-  TORCH_CHECK(grad_loss.dim() == 0, op,
-              ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
-              grad_loss.sizes());
-  check_per_sample(norms, grad, op, "norms");
-  if (grad_norms.has_value()) check_per_sample(*grad_norms, grad, op, "grad_norms");
+  check_norm_penalty_backward(grad_loss, grad_norms, grad, norms, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
   const auto acc = acc_scalar_type(grad.scalar_type());

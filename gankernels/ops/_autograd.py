@@ -20,14 +20,16 @@ def differentiable_backward(
     """Vector-Jacobian product of `fn` at `inputs` with `grad_outputs`, kept in the graph.
 
     An input that does not require grad becomes a fresh leaf, so its gradient is still a
-    function of the others and of `grad_outputs`.
+    function of the others and of `grad_outputs`. Outputs that are None, or that do not depend
+    on the inputs, are left out.
     """
     with torch.enable_grad():
         leaves = [x if x.requires_grad else x.detach().requires_grad_() for x in inputs]
         outputs = fn(*leaves)
         if not isinstance(outputs, (tuple, list)):
             outputs = (outputs,)
-        used = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
+        used = [(o, g) for o, g in zip(outputs, grad_outputs)
+                if g is not None and o is not None and o.requires_grad]
         return torch.autograd.grad(
             [o for o, _ in used],
             leaves,

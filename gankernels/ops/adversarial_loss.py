@@ -8,12 +8,12 @@ import torch
 
 from .. import reference
 from ._autograd import differentiable_backward
-from ._backend import resolve
 from ._checks import check_adversarial_loss
-from .registry import backend_op, register_op
+from .registry import call_op, register_op
 
 
 def _fake(real_out, fake_out, kind, role, a=-1.0, b=1.0, c=0.0, nonsaturating=False):
+    check_adversarial_loss(real_out, fake_out, kind, role)
     return fake_out.new_empty((), dtype=reference.opmath_dtype(fake_out.dtype))
 
 
@@ -28,25 +28,26 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.params = tuple(params)
 
 
+def _reference_backward(grad_loss, real_out, fake_out, *params):
+    """adversarial_loss_backward through the reference, differentiable; None for a missing
+    real_out (the fused op returns an empty tensor there)."""
+    if real_out is None:
+        (grad_fake,) = differentiable_backward(
+            lambda f: reference.adversarial_loss(None, f, *params), [fake_out], [grad_loss]
+        )
+        return None, grad_fake
+    return differentiable_backward(
+        lambda r, f: reference.adversarial_loss(r, f, *params), [real_out, fake_out], [grad_loss]
+    )
+
+
 def _make_backward(backward_op):
     def backward(ctx, grad_loss):
         real_out, fake_out = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            if real_out is None:
-                (grad_fake,) = differentiable_backward(
-                    lambda f: reference.adversarial_loss(None, f, *ctx.params),
-                    [fake_out], [grad_loss],
-                )
-                grad_real = None
-            else:
-                grad_real, grad_fake = differentiable_backward(
-                    lambda r, f: reference.adversarial_loss(r, f, *ctx.params),
-                    [real_out, fake_out], [grad_loss],
-                )
-        else:
-            grad_real, grad_fake = backward_op(grad_loss, real_out, fake_out, *ctx.params)
-            if real_out is None:
-                grad_real = None
+        run = _reference_backward if torch.is_grad_enabled() else backward_op
+        grad_real, grad_fake = run(grad_loss, real_out, fake_out, *ctx.params)
+        if real_out is None:
+            grad_real = None
         return (grad_real, grad_fake) + (None,) * len(ctx.params)
 
     return backward
@@ -58,6 +59,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
+    reference_backward=_reference_backward,
 )
 
 
@@ -75,9 +77,6 @@ def adversarial_loss(
 ) -> torch.Tensor:
     """The mean loss of `role` ("critic" or "generator") of `kind`; formulas in
     `gankernels.reference.adversarial_loss`. Returns a float32 scalar (float64 for float64)."""
-    check_adversarial_loss(real_out, fake_out, kind, role)
     args = (real_out, fake_out, kind, role, float(a), float(b), float(c), bool(nonsaturating))
-    backend = resolve(impl, fake_out.device)
-    if backend == "ref":
-        return reference.adversarial_loss(*args)
-    return backend_op("adversarial_loss", backend)(*args)
+    return call_op("adversarial_loss", impl, fake_out, args,
+                   lambda: check_adversarial_loss(real_out, fake_out, kind, role))

@@ -6,13 +6,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from .. import reference
-from ._backend import resolve
 from ._checks import check_clip
-from .registry import backend_op, register_op
+from .registry import call_op, register_op
 
 
 def _fake(params, c):
+    check_clip(params, c)
     return params[0].new_empty((), dtype=torch.int64)
 
 
@@ -27,9 +26,7 @@ def clip_(params: Sequence[torch.Tensor], c: float, *, impl: Optional[str] = Non
     """
     if not isinstance(params, torch.Tensor):  # a lone tensor must reach check_clip's message
         params = list(params)
-    check_clip(params, c)
-    backend = resolve(impl, params[0].device)
+    if isinstance(params, torch.Tensor) or not params or not isinstance(c, (int, float)):
+        check_clip(params, c)  # raises: the checks that need no look at each tensor
     with torch.no_grad():
-        if backend == "ref":
-            return reference.clip_(params, float(c))
-        return backend_op("clip_", backend)(params, float(c))
+        return call_op("clip_", impl, params[0], (params, float(c)), lambda: check_clip(params, c))

@@ -10,12 +10,12 @@ from typing import Optional
 import torch
 
 from .. import reference
-from ._backend import resolve
 from ._checks import check_gp_interpolate
-from .registry import backend_op, register_op
+from .registry import call_op, register_op
 
 
 def _fake(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    check_gp_interpolate(real, fake, eps)
     return torch.empty_like(real)
 
 
@@ -46,13 +46,9 @@ def _differentiable_backward(grad, eps, real, fake):
 def _make_backward(backward_op):
     def backward(ctx, grad):
         eps, real, fake = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            grad_real, grad_fake, grad_eps = _differentiable_backward(grad, eps, real, fake)
-        else:
-            grad_real, grad_fake, grad_eps = backward_op(grad, eps, real, fake)
-            if real is None:
-                grad_eps = None
-        return grad_real, grad_fake, grad_eps
+        run = _differentiable_backward if torch.is_grad_enabled() else backward_op
+        grad_real, grad_fake, grad_eps = run(grad, eps, real, fake)
+        return grad_real, grad_fake, grad_eps if real is not None else None
 
     return backward
 
@@ -63,6 +59,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
+    reference_backward=_differentiable_backward,
 )
 
 
@@ -75,8 +72,5 @@ def gp_interpolate(
     NaN and Inf follow torch's arithmetic: a NaN input gives NaN there, and an infinite input
     with eps_i = 0 (real) or 1 (fake) gives inf * 0 = NaN, as the reference does.
     """
-    check_gp_interpolate(real, fake, eps)
-    backend = resolve(impl, real.device)
-    if backend == "ref":
-        return reference.gp_interpolate(real, fake, eps)
-    return backend_op("gp_interpolate", backend)(real, fake, eps)
+    return call_op("gp_interpolate", impl, real, (real, fake, eps),
+                   lambda: check_gp_interpolate(real, fake, eps))

@@ -13,12 +13,12 @@ import torch
 
 from .. import reference
 from ._autograd import differentiable_backward
-from ._backend import resolve
 from ._checks import check_norm_penalty
-from .registry import backend_op, register_op
+from .registry import call_op, register_op
 
 
 def _fake(grad, target, weight, one_sided, inv_scale):
+    check_norm_penalty(grad, target, weight, inv_scale)
     acc = reference.opmath_dtype(grad.dtype)
     return grad.new_empty((), dtype=acc), grad.new_empty((grad.shape[0],), dtype=acc)
 
@@ -33,16 +33,21 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.params = (target, weight, one_sided, inv_scale)
 
 
+def _reference_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided,
+                        inv_scale):
+    """norm_penalty_backward through the reference, differentiable (norms is recomputed)."""
+    (grad_input,) = differentiable_backward(
+        lambda g: reference.norm_penalty(g, target, weight, one_sided, inv_scale),
+        [grad], [grad_loss, grad_norms],
+    )
+    return grad_input
+
+
 def _make_backward(backward_op):
     def backward(ctx, grad_loss, grad_norms):
         grad, norms = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            (grad_input,) = differentiable_backward(
-                lambda g: reference.norm_penalty(g, *ctx.params), [grad], [grad_loss, grad_norms]
-            )
-        else:
-            grad_input = backward_op(grad_loss, grad_norms, grad, norms, *ctx.params)
-        return grad_input, None, None, None, None
+        run = _reference_backward if torch.is_grad_enabled() else backward_op
+        return run(grad_loss, grad_norms, grad, norms, *ctx.params), None, None, None, None
 
     return backward
 
@@ -53,6 +58,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
+    reference_backward=_reference_backward,
 )
 
 
@@ -73,9 +79,6 @@ def norm_penalty(
     norm, so P is NaN (inf), and that row's gradient is NaN (inf / inf), as the reference's;
     the other rows keep their norms and gradients.
     """
-    check_norm_penalty(grad, target, weight, inv_scale)
     args = (grad, float(target), float(weight), bool(one_sided), float(inv_scale))
-    backend = resolve(impl, grad.device)
-    if backend == "ref":
-        return reference.norm_penalty(*args)
-    return backend_op("norm_penalty", backend)(*args)
+    return call_op("norm_penalty", impl, grad, args,
+                   lambda: check_norm_penalty(grad, target, weight, inv_scale))

@@ -1,7 +1,12 @@
 """Fake kernels and autograd for each op, attached to every backend's op of that name.
 
-The compiled ops (`torch.ops.gankernels.<name>`, schemas in csrc/ops.cpp) get them here when
-`_C` loaded; the Triton ops (`torch.ops.gankernels.<name>_triton`) get the same autograd from
+The compiled ops (`torch.ops.gankernels.<name>`, schemas in csrc/ops.cpp) take their autograd
+from C++ (csrc/autograd/), which runs the fused `<name>_backward` for first-order gradients.
+What is registered here for them: the fake kernels, and the autograd of each `<name>_backward`
+op, so that a backward taken with create_graph=True is itself differentiable, through the
+reference, to any order.
+
+The Triton ops (`torch.ops.gankernels.<name>_triton`) get their autograd from
 `attach_autograd` when gankernels.triton is first used.
 """
 
@@ -12,15 +17,22 @@ from typing import Callable, Optional
 
 import torch
 
+from .. import reference
 from .._extension import STATUS
+from ._autograd import differentiable_backward
+from ._backend import resolve
 
 
 @dataclass(frozen=True)
 class OpSpec:
     fake: Callable
     fake_backward: Optional[Callable] = None
-    make_backward: Optional[Callable] = None  # backward_op -> autograd backward function
+    # backward_op -> autograd backward function (the Python autograd of the Triton ops)
+    make_backward: Optional[Callable] = None
     setup_context: Optional[Callable] = None
+    # The backward op's outputs from its arguments, computed through the reference with
+    # autograd, so that they can be differentiated again.
+    reference_backward: Optional[Callable] = None
 
 
 SPECS: dict[str, OpSpec] = {}
@@ -36,6 +48,36 @@ def attach_autograd(name: str, forward_qualname: str, backward_op: Callable) -> 
         )
 
 
+def _backward_op_autograd(reference_backward: Callable) -> tuple[Callable, Callable]:
+    """(backward, setup_context) for a `<name>_backward` op: the vector-Jacobian product of
+    `reference_backward` at the op's arguments, kept in the graph."""
+
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.tensor_at = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)]
+        ctx.save_for_backward(*(inputs[i] for i in ctx.tensor_at))
+        ctx.inputs = [None if i in ctx.tensor_at else x for i, x in enumerate(inputs)]
+
+    def backward(ctx, *grad_outputs):
+        args = list(ctx.inputs)
+        tensors = ctx.saved_tensors
+        for i, t in zip(ctx.tensor_at, tensors):
+            args[i] = t
+
+        def fn(*xs):
+            call = list(args)
+            for i, x in zip(ctx.tensor_at, xs):
+                call[i] = x
+            return reference_backward(*call)
+
+        grads = differentiable_backward(fn, tensors, grad_outputs)
+        result: list = [None] * len(args)
+        for i, g in zip(ctx.tensor_at, grads):
+            result[i] = g
+        return tuple(result)
+
+    return backward, setup_context
+
+
 def register_op(name: str, **spec_fields) -> None:
     spec = SPECS[name] = OpSpec(**spec_fields)
     if not STATUS.loaded:
@@ -43,8 +85,10 @@ def register_op(name: str, **spec_fields) -> None:
     torch.library.register_fake(f"gankernels::{name}")(spec.fake)
     if spec.fake_backward is not None:
         torch.library.register_fake(f"gankernels::{name}_backward")(spec.fake_backward)
-        attach_autograd(
-            name, f"gankernels::{name}", getattr(torch.ops.gankernels, f"{name}_backward")
+    if spec.reference_backward is not None:
+        backward, setup_context = _backward_op_autograd(spec.reference_backward)
+        torch.library.register_autograd(
+            f"gankernels::{name}_backward", backward, setup_context=setup_context
         )
 
 
@@ -57,3 +101,32 @@ def backend_op(name: str, backend: str) -> Callable:
 
         return triton_backend.op(name)
     raise ValueError(f"no op for backend {backend!r}")
+
+
+def call_op(name: str, impl: Optional[str], device_of: object, args: tuple,
+            check: Callable[[], None]):
+    """Runs op `name` with `args` on the implementation `impl` resolves to for `device_of`'s
+    device.
+
+    `check` raises the argument error every backend shares (gankernels/ops/_checks.py). The
+    compiled kernels check their arguments in C++ before touching any data, so for them `check`
+    runs only when the call fails, to replace the C++ message with the shared one: a valid call
+    pays no Python per-tensor checks. Triton and the reference are checked up front.
+    """
+    if not isinstance(device_of, torch.Tensor):
+        check()  # names the argument that is not a tensor
+    try:
+        backend = resolve(impl, device_of.device)
+    except (ValueError, RuntimeError):
+        check()  # a bad argument (tensors on two devices, say) is the error to report
+        raise
+    if backend in ("cpu", "cuda"):
+        try:
+            return backend_op(name, backend)(*args)
+        except Exception:
+            check()
+            raise
+    check()
+    if backend == "ref":
+        return getattr(reference, name)(*args)
+    return backend_op(name, backend)(*args)

@@ -1,0 +1,141 @@
+// The argument checks of every op, shared by the CPU and CUDA kernels: each backend adds only
+// the check that the tensors are on its device type. Messages match gankernels/ops/_checks.py
+// (op, argument, what was expected); the Python side shows its own message whenever a compiled
+// kernel refuses a call, so the two lists of checks must agree.
+#pragma once
+
+#include <ATen/MemoryOverlap.h>
+
+#include <optional>
+#include <string>
+
+#include "common.h"
+
+namespace gankernels {
+
+inline void check_eps(const at::Tensor& eps, const at::Tensor& ref, const char* op,
+                      const char* ref_name) {
+  check_same_device(eps, ref, op, "eps", ref_name);
+  TORCH_CHECK(eps.dim() == 1 && eps.size(0) == ref.size(0), op, ": eps must have shape [B] = [",
+              ref.size(0), "] (one value per sample), got ", eps.sizes());
+}
+
+inline void check_gp_interpolate(const at::Tensor& real, const at::Tensor& fake,
+                                 const at::Tensor& eps) {
+  constexpr const char* op = "gp_interpolate";
+  check_floating(real, op, "real");
+  check_floating(fake, op, "fake");
+  check_floating(eps, op, "eps");
+  check_batch(real, op, "real");
+  check_like(fake, real, op, "fake", "real");
+  check_eps(eps, real, op, "real");
+}
+
+inline void check_gp_interpolate_backward(const at::Tensor& grad, const at::Tensor& eps,
+                                          const std::optional<at::Tensor>& real,
+                                          const std::optional<at::Tensor>& fake) {
+  constexpr const char* op = "gp_interpolate_backward";
+  check_floating(grad, op, "grad");
+  check_floating(eps, op, "eps");
+  check_batch(grad, op, "grad");
+  check_eps(eps, grad, op, "grad");
+  TORCH_CHECK(real.has_value() == fake.has_value(), op,
+              ": real and fake must both be given (for eps's gradient) or both be None");
+  if (real.has_value()) {
+    check_floating(*real, op, "real");
+    check_floating(*fake, op, "fake");
+    check_like(*real, grad, op, "real", "grad");
+    check_like(*fake, grad, op, "fake", "grad");
+  }
+}
+
+inline void check_norm_penalty(const at::Tensor& grad, double target, double weight,
+                               double inv_scale, const char* op = "norm_penalty") {
+  check_floating(grad, op, "grad");
+  check_batch(grad, op, "grad");
+  TORCH_CHECK(target >= 0, op, ": target must be >= 0, got ", target);
+  TORCH_CHECK(inv_scale > 0, op, ": inv_scale must be > 0, got ", inv_scale);
+  TORCH_CHECK(weight == weight, op, ": weight must be a number, got ", weight);
+}
+
+inline void check_per_sample(const at::Tensor& t, const at::Tensor& grad, const char* op,
+                             const char* name) {
+  check_floating(t, op, name);
+  check_same_device(t, grad, op, name, "grad");
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == grad.size(0), op, ": ", name,
+              " must have shape [B] = [", grad.size(0), "] (one value per sample), got ",
+              t.sizes());
+}
+
+inline void check_norm_penalty_backward(const at::Tensor& grad_loss,
+                                        const std::optional<at::Tensor>& grad_norms,
+                                        const at::Tensor& grad, const at::Tensor& norms,
+                                        double target, double weight, double inv_scale) {
+  constexpr const char* op = "norm_penalty_backward";
+  check_norm_penalty(grad, target, weight, inv_scale, op);
+  check_floating(grad_loss, op, "grad_loss");
+  check_same_device(grad_loss, grad, op, "grad_loss", "grad");
+  TORCH_CHECK(grad_loss.dim() == 0, op,
+              ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
+              grad_loss.sizes());
+  check_per_sample(norms, grad, op, "norms");
+  if (grad_norms.has_value()) check_per_sample(*grad_norms, grad, op, "grad_norms");
+}
+
+struct LossChoice {
+  LossKind kind;
+  bool critic;
+};
+
+inline LossChoice check_adversarial_loss(const std::optional<at::Tensor>& real_out,
+                                         const at::Tensor& fake_out, c10::string_view kind,
+                                         c10::string_view role) {
+  constexpr const char* op = "adversarial_loss";
+  const LossKind k = parse_loss_kind(kind);
+  const bool critic = parse_role_is_critic(role);
+  check_floating(fake_out, op, "fake_out");
+  TORCH_CHECK(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
+              "); need B >= 1");
+  const bool needs_real = critic || k == LossKind::Relativistic;
+  TORCH_CHECK(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
+              " loss of kind '", std::string(kind), "' needs real_out, got None");
+  if (real_out.has_value()) {
+    check_floating(*real_out, op, "real_out");
+    TORCH_CHECK(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
+                "); need B >= 1");
+    check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
+  }
+  return {k, critic};
+}
+
+inline void check_adversarial_loss_grad(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
+  constexpr const char* op = "adversarial_loss_backward";
+  TORCH_CHECK(grad_loss.numel() == 1, op,
+              ": grad_loss must hold one element (the loss is a scalar), got shape ",
+              grad_loss.sizes());
+  check_floating(grad_loss, op, "grad_loss");
+  check_same_device(grad_loss, fake_out, op, "grad_loss", "fake_out");
+}
+
+inline void check_clip_bound(double c, size_t n_params) {
+  TORCH_CHECK(c > 0, "clip_: c must be a positive number, got ", c);
+  TORCH_CHECK(n_params > 0, "clip_: params is empty; need at least one tensor");
+}
+
+// params[i] of clip_, all of which are validated before any is written: a bad tensor must not
+// leave the list half clipped.
+inline void check_clip_param(const at::Tensor& p, size_t i, c10::Device device) {
+  constexpr const char* op = "clip_";
+  TORCH_CHECK(p.defined(), op, ": params[", i, "] is an undefined tensor");
+  const auto st = p.scalar_type();
+  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16,
+              op, ": params[", i, "] must be float32, float64, float16 or bfloat16, got ", st);
+  TORCH_CHECK(p.device() == device, op,
+              ": every tensor in params must be on one device; params[0] is on ", device,
+              ", params[", i, "] on ", p.device());
+  TORCH_CHECK(p.numel() == 0 || at::has_internal_overlap(p) != at::MemOverlap::Yes, op,
+              ": params[", i, "] has elements that share memory (e.g. an expanded tensor) and "
+              "cannot be clamped in place; clone() it first");
+}
+
+}  // namespace gankernels
