@@ -1,8 +1,9 @@
 """Second-order support shared by every op's autograd registration.
 
-A fused backward kernel is first-order only. When a backward runs with grad mode on (a
-`create_graph=True` pass, gradgradcheck), the gradient is instead taken through the reference
-with autograd, so it is itself differentiable to any order (math.md section 2).
+A fused backward kernel computes first derivatives only. Each `<op>_backward` op therefore has
+an autograd of its own (gankernels/ops/registry.py) that differentiates the same backward
+computed through the reference, kept in the graph: a `create_graph=True` pass runs the fused
+backward, and what it returns is differentiable to any order (math.md section 2).
 """
 
 from __future__ import annotations

@@ -44,8 +44,7 @@ def _reference_backward(grad_loss, real_out, fake_out, *params):
 def _make_backward(backward_op):
     def backward(ctx, grad_loss):
         real_out, fake_out = ctx.saved_tensors
-        run = _reference_backward if torch.is_grad_enabled() else backward_op
-        grad_real, grad_fake = run(grad_loss, real_out, fake_out, *ctx.params)
+        grad_real, grad_fake = backward_op(grad_loss, real_out, fake_out, *ctx.params)
         if real_out is None:
             grad_real = None
         return (grad_real, grad_fake) + (None,) * len(ctx.params)

@@ -46,8 +46,7 @@ def _differentiable_backward(grad, eps, real, fake):
 def _make_backward(backward_op):
     def backward(ctx, grad):
         eps, real, fake = ctx.saved_tensors
-        run = _differentiable_backward if torch.is_grad_enabled() else backward_op
-        grad_real, grad_fake, grad_eps = run(grad, eps, real, fake)
+        grad_real, grad_fake, grad_eps = backward_op(grad, eps, real, fake)
         return grad_real, grad_fake, grad_eps if real is not None else None
 
     return backward

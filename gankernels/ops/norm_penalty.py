@@ -46,8 +46,7 @@ def _reference_backward(grad_loss, grad_norms, grad, norms, target, weight, one_
 def _make_backward(backward_op):
     def backward(ctx, grad_loss, grad_norms):
         grad, norms = ctx.saved_tensors
-        run = _reference_backward if torch.is_grad_enabled() else backward_op
-        return run(grad_loss, grad_norms, grad, norms, *ctx.params), None, None, None, None
+        return backward_op(grad_loss, grad_norms, grad, norms, *ctx.params), None, None, None, None
 
     return backward
 

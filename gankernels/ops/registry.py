@@ -6,8 +6,8 @@ What is registered here for them: the fake kernels, and the autograd of each `<n
 op, so that a backward taken with create_graph=True is itself differentiable, through the
 reference, to any order.
 
-The Triton ops (`torch.ops.gankernels.<name>_triton`) get their autograd from
-`attach_autograd` when gankernels.triton is first used.
+The Triton ops (`torch.ops.gankernels.<name>_triton`) get the same from `attach_autograd` when
+gankernels.triton is first used, with their forward's autograd in Python.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ._backend import resolve
 class OpSpec:
     fake: Callable
     fake_backward: Optional[Callable] = None
-    # backward_op -> autograd backward function (the Python autograd of the Triton ops)
+    # backward_op -> the forward's autograd backward function (for the Triton ops)
     make_backward: Optional[Callable] = None
     setup_context: Optional[Callable] = None
     # The backward op's outputs from its arguments, computed through the reference with
@@ -39,13 +39,18 @@ SPECS: dict[str, OpSpec] = {}
 
 
 def attach_autograd(name: str, forward_qualname: str, backward_op: Callable) -> None:
-    """Registers op `name`'s autograd on `forward_qualname`, with `backward_op` as its fused
-    first-order backward."""
+    """Registers op `name`'s autograd on `forward_qualname`, with `backward_op` (an op of the
+    same schema as `<name>_backward`) as its fused backward."""
     spec = SPECS[name]
-    if spec.make_backward is not None:
-        torch.library.register_autograd(
-            forward_qualname, spec.make_backward(backward_op), setup_context=spec.setup_context
-        )
+    torch.library.register_autograd(
+        forward_qualname, spec.make_backward(backward_op), setup_context=spec.setup_context
+    )
+    _register_backward_autograd(backward_op.default, spec.reference_backward)
+
+
+def _register_backward_autograd(backward_op, reference_backward: Callable) -> None:
+    backward, setup_context = _backward_op_autograd(reference_backward)
+    torch.library.register_autograd(backward_op, backward, setup_context=setup_context)
 
 
 def _backward_op_autograd(reference_backward: Callable) -> tuple[Callable, Callable]:
@@ -86,10 +91,7 @@ def register_op(name: str, **spec_fields) -> None:
     if spec.fake_backward is not None:
         torch.library.register_fake(f"gankernels::{name}_backward")(spec.fake_backward)
     if spec.reference_backward is not None:
-        backward, setup_context = _backward_op_autograd(spec.reference_backward)
-        torch.library.register_autograd(
-            f"gankernels::{name}_backward", backward, setup_context=setup_context
-        )
+        _register_backward_autograd(f"gankernels::{name}_backward", spec.reference_backward)
 
 
 def backend_op(name: str, backend: str) -> Callable:
