@@ -68,6 +68,11 @@ class Defaults:
 
     `options` holds variant-specific settings (r1 "lazy_interval", began "gamma", "lambda_k",
     "eta", dragan "perturb", lsgan "a"/"b"/"c", the f-GANs' "nonsaturating", ...).
+
+    `points` holds values that replace the fields above when the trainer runs on point data
+    (N x D: the toy sets of math.md section 7, a user's N x D file), e.g. a learning rate tuned
+    for the small MLPs there, while the fields keep the reference values of math.md section 5
+    for images. The trainer's flags override both.
     """
 
     n_critic: int = 1  # critic steps per generator step
@@ -78,11 +83,13 @@ class Defaults:
     penalty_weight: Optional[float] = None
     clip_value: Optional[float] = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    points: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ so tuples/dicts given as lists still compare.
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "options", dict(self.options))
+        object.__setattr__(self, "points", dict(self.points))
         _check_defaults(self)
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,7 +97,15 @@ class Defaults:
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
         out["options"] = dict(self.options)
+        out["points"] = {k: list(v) if isinstance(v, tuple) else v
+                         for k, v in self.points.items()}
         return out
+
+    def for_points(self) -> Defaults:
+        """These defaults with `points` applied (what the trainer uses on point data)."""
+        if not self.points:
+            return self
+        return dataclasses.replace(self, **self.points)
 
 
 def _positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
@@ -114,6 +129,14 @@ def _check_defaults(d: Defaults) -> None:
         _positive("penalty_weight", d.penalty_weight, allow_zero=True)
     if d.clip_value is not None:
         _positive("clip_value", d.clip_value)
+    if d.points:
+        allowed = {f.name for f in dataclasses.fields(Defaults)} - {"options", "points"}
+        unknown = sorted(set(d.points) - allowed)
+        if unknown:
+            raise ValueError(f"points: {', '.join(map(repr, unknown))} are not Defaults fields; "
+                             f"expected some of {', '.join(sorted(allowed))}")
+        # The values must make valid defaults themselves (this checks them like the fields).
+        dataclasses.replace(d, points={}, **d.points)
 
 
 class Variant:
@@ -221,6 +244,10 @@ class Variant:
         if d.clip_value is not None:
             parts.append(f"clip_value={d.clip_value:g}")
         parts.extend(f"{k}={v!r}" for k, v in sorted(d.options.items()))
+        if d.points:
+            points = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}"
+                              for k, v in sorted(d.points.items()))
+            parts.append(f"on point data: {points}")
         return ", ".join(parts)
 
 

@@ -30,5 +30,5 @@ def test_spec_round_trip_and_errors():
     assert ModelSpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ValueError, match="critic_kind must be 'score' or 'autoencoder'"):
         build_models(ModelSpec((2,), 2, 8, 1, "patch"))
-    with pytest.raises(ValueError, match="z_dim, hidden and depth must be >= 1"):
+    with pytest.raises(ValueError, match="z_dim, hidden, generator_hidden and depth must be >= 1"):
         build_models(ModelSpec((2,), 0, 8, 1))

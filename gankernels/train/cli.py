@@ -68,7 +68,12 @@ def _add_train(sub: Any) -> None:
                    metavar="KEY=VALUE", help="a variant-specific option (repeatable)")
     m = p.add_argument_group("models and bookkeeping")
     m.add_argument("--z-dim", type=int)
-    m.add_argument("--hidden", type=int, help="hidden width of the models")
+    m.add_argument("--hidden", type=int,
+                   help="hidden width of the critic, and of the generator unless "
+                        "--generator-hidden is given (default: the data's preset)")
+    m.add_argument("--generator-hidden", type=int,
+                   help="hidden width of the generator (default: --hidden if given, else the "
+                        "preset's: 256 for point data, where the critic is 128 wide)")
     m.add_argument("--depth", type=int, help="hidden layers of the MLPs")
     m.add_argument("--log-every", type=int, default=50)
     m.add_argument("--eval-every", type=int, help="default steps / 4")
@@ -89,7 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
         lr_critic=args.lr_critic, lr_generator=args.lr_generator,
         betas=tuple(args.betas) if args.betas else None, lr_decay=args.lr_decay,
         penalty_weight=args.penalty_weight, clip_value=args.clip_value,
-        options=dict(args.option), z_dim=args.z_dim, hidden=args.hidden, depth=args.depth,
+        options=dict(args.option), z_dim=args.z_dim, hidden=args.hidden,
+        generator_hidden=args.generator_hidden, depth=args.depth,
         log_every=args.log_every, eval_every=args.eval_every, ckpt_every=args.ckpt_every,
         n_eval=args.n_eval,
         progress=not args.no_progress, plots=not args.no_plots)

@@ -5,14 +5,17 @@ Images (N x C x H x W with H, W divisible by 4): a two-layer transposed-conv gen
 two-layer strided-conv critic with LeakyReLU; other image sizes fall back to MLPs on the
 flattened pixels. No critic has BatchNorm: a per-sample gradient penalty is meaningless when a
 sample's output depends on the rest of the batch (WGAN-GP section 4). An "autoencoder" critic
-(BEGAN) maps x to a reconstruction of x's shape.
+(BEGAN) maps x to a reconstruction of x's shape. The generator may be wider than the critic
+(`generator_hidden`): on the toy sets its width limits how tight the modes get, while a wider
+critic costs more (five penalised steps per generator step) and gains nothing (see
+`gankernels.train.trainer.default_preset`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -28,6 +31,11 @@ class ModelSpec:
     depth: int
     critic_kind: str = "score"
     bounded: bool = False  # generator output through tanh (data in [-1, 1])
+    generator_hidden: Optional[int] = None  # the generator's width; None: `hidden`
+
+    @property
+    def generator_width(self) -> int:
+        return self.hidden if self.generator_hidden is None else self.generator_hidden
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -56,13 +64,14 @@ def _mlp(sizes: list[int], act: type[nn.Module]) -> list[nn.Module]:
 
 
 class MLPGenerator(nn.Module):
-    """z [B, z_dim] -> x [B, *sample_shape] through `depth` hidden ReLU layers."""
+    """z [B, z_dim] -> x [B, *sample_shape] through `depth` hidden ReLU layers of
+    `spec.generator_width` units."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.sample_shape = spec.sample_shape
         out = math.prod(spec.sample_shape)
-        layers = _mlp([spec.z_dim] + [spec.hidden] * spec.depth + [out], nn.ReLU)
+        layers = _mlp([spec.z_dim] + [spec.generator_width] * spec.depth + [out], nn.ReLU)
         if spec.bounded:
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
@@ -89,7 +98,7 @@ class ConvGenerator(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         c, h, w = spec.sample_shape
-        width = max(spec.hidden // 4, 16)
+        width = max(spec.generator_width // 4, 16)
         self.start = (2 * width, h // 4, w // 4)
         self.fc = nn.Sequential(nn.Linear(spec.z_dim, math.prod(self.start)), nn.ReLU())
         layers: list[nn.Module] = [
@@ -150,9 +159,10 @@ def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
         raise ValueError(
             f"critic_kind must be 'score' or 'autoencoder', got {spec.critic_kind!r}"
         )
-    if spec.z_dim < 1 or spec.hidden < 1 or spec.depth < 1:
+    if spec.z_dim < 1 or spec.hidden < 1 or spec.depth < 1 or spec.generator_width < 1:
         raise ValueError(
-            f"z_dim, hidden and depth must be >= 1, got {spec.z_dim}, {spec.hidden}, {spec.depth}"
+            f"z_dim, hidden, generator_hidden and depth must be >= 1, got {spec.z_dim}, "
+            f"{spec.hidden}, {spec.generator_hidden}, {spec.depth}"
         )
     generator: nn.Module = ConvGenerator(spec) if spec.is_conv else MLPGenerator(spec)
     if spec.critic_kind == "autoencoder":

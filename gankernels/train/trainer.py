@@ -57,7 +57,8 @@ SUMMARY_NAME = "summary.json"
 # Settings that define a run; --resume takes them from the checkpoint and refuses a different
 # value given explicitly (a resumed run with another learning rate is a different experiment).
 RUN_FIELDS = (
-    "variant", "data", "seed", "batch_size", "z_dim", "hidden", "depth", "n_critic", "optimizer",
+    "variant", "data", "seed", "batch_size", "z_dim", "hidden", "generator_hidden", "depth",
+    "n_critic", "optimizer",
     "lr_critic", "lr_generator", "betas", "penalty_weight", "clip_value", "options", "lr_decay",
 )
 VARIANT_FIELDS = (
@@ -72,22 +73,34 @@ class Preset:
     steps: int
     batch_size: int
     z_dim: int
-    hidden: int
+    hidden: int  # the critic's width (and the generator's, unless generator_hidden is set)
     depth: int
+    generator_hidden: Optional[int] = None
 
 
-POINTS_PRESET = Preset(steps=2000, batch_size=256, z_dim=2, hidden=128, depth=3)
+POINTS_PRESET = Preset(steps=2000, batch_size=256, z_dim=2, hidden=128, depth=3,
+                       generator_hidden=256)
 IMAGES_PRESET = Preset(steps=2000, batch_size=64, z_dim=32, hidden=256, depth=2)
 
 
 def default_preset(dataset: DataSet) -> Preset:
-    """Defaults for 2-D point sets (ReLU MLPs of 3 hidden layers as in gan_toy.py, 128 wide
-    instead of 512 so that a critic step costs ~9 ms on one core) or images (small conv models).
+    """Defaults for point sets (ReLU MLPs of 3 hidden layers as in gan_toy.py: a 128-wide
+    critic, a 256-wide generator) or images (small conv models).
 
-    Measured (shared 2-core CPU, one thread, impl "ref", seed 0, 2026-11-23): wgan-gp on grid25
-    with these presets and lr 1e-3 reaches 24/25 modes but only 21 % high-quality samples after
-    2,000 steps (8 % with the variant's lr 1e-4 at 1,000 steps); the target of >= 80 % HQ is
-    NOT met by these defaults yet.
+    Measured on grid25 (wgan-gp, n_critic 5, Adam 1e-3 both, batch 256, 2,000 steps, seed 0,
+    one thread of a shared 2-core CPU, 2026-11-23; metrics of math.md section 7):
+
+        generator / critic width   HQ %    train s
+        128 / 128                  21.1    111
+        128 / 128, batch 1024      27.9    274
+        256 / 256                  67.7    256
+        256 / 128                  67.8    130
+        512 / 128                  79.5    203
+
+    The generator's width is what limits how tight the modes get; the critic's is not, and the
+    critic's five penalised steps per generator step are most of the cost (the rows from 256 on
+    share one draw of initial weights). With Adam 3e-3, wgan-gp's point-data default
+    (plugins/wgan.py), 256 / 128 reaches 25/25 modes and 88.8 % in about 130 s.
     """
     return POINTS_PRESET if dataset.kind == "points" else IMAGES_PRESET
 
@@ -118,7 +131,8 @@ class TrainConfig:
     lr_decay: Optional[str] = None  # "linear" (default: to 0 at the last step) | "none"
     # models
     z_dim: Optional[int] = None
-    hidden: Optional[int] = None
+    hidden: Optional[int] = None  # the critic's width, and the generator's by default
+    generator_hidden: Optional[int] = None  # default: `hidden` if given, else the preset's
     depth: Optional[int] = None
     # bookkeeping
     log_every: int = 50
@@ -159,7 +173,8 @@ def _check_config(cfg: TrainConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
-    for name in ("steps", "batch_size", "z_dim", "hidden", "depth", "eval_every", "ckpt_every"):
+    for name in ("steps", "batch_size", "z_dim", "hidden", "generator_hidden", "depth",
+                 "eval_every", "ckpt_every"):
         positive_int(name, getattr(cfg, name))
     positive_int("log_every", cfg.log_every, allow_none=False)
     if cfg.batch_size is not None and cfg.batch_size < 2:
@@ -367,6 +382,9 @@ class Trainer:
         self.cfg = cfg
         self.dataset = load_data(cfg.data, seed=cfg.seed)
         preset = default_preset(self.dataset)
+        if cfg.generator_hidden is None:
+            # --hidden alone sizes both models; neither given: the preset's widths.
+            cfg.generator_hidden = cfg.hidden or preset.generator_hidden or preset.hidden
         for name in ("steps", "batch_size", "z_dim", "hidden", "depth"):
             if getattr(cfg, name) is None:
                 setattr(cfg, name, getattr(preset, name))
@@ -377,6 +395,9 @@ class Trainer:
         cfg.ckpt_every = cfg.ckpt_every or cfg.eval_every
 
         base = self._explicit_variant or variant_registry.get(cfg.variant)
+        if self.dataset.kind == "points" and base.defaults.points:
+            # The variant's values tuned for point data (Defaults.points), under the flags.
+            base = base.configure(**base.defaults.points)
         overrides = {k: getattr(cfg, k) for k in VARIANT_FIELDS if getattr(cfg, k) is not None}
         if cfg.options:
             overrides["options"] = dict(cfg.options)
@@ -394,7 +415,7 @@ class Trainer:
         bounded = self.dataset.kind == "images" and float(data.min()) >= -1 and float(
             data.max()) <= 1
         self.spec = ModelSpec(self.dataset.sample_shape, cfg.z_dim, cfg.hidden, cfg.depth,
-                              self.variant.critic_kind, bounded)
+                              self.variant.critic_kind, bounded, cfg.generator_hidden)
         # Same initial parameters on every rank (DDP also broadcasts rank 0's at wrap time).
         torch.manual_seed(cfg.seed)
         generator, critic = build_models(self.spec)
@@ -450,7 +471,7 @@ class Trainer:
         self._reference: Optional[torch.Tensor] = None
 
     def _restore(self, saved: dict[str, Any]) -> None:
-        if saved["model"] != self.spec.to_dict():
+        if _same_width(ModelSpec.from_dict(saved["model"])) != _same_width(self.spec):
             raise ValueError(f"resume: the checkpoint's models {saved['model']} do not match "
                              f"this run's {self.spec.to_dict()}")
         self.generator.load_state_dict(saved["generator"])
@@ -706,6 +727,11 @@ class Trainer:
         if self.d.owned and dist.is_initialized():
             dist.destroy_process_group()
             self.d.owned = False
+
+
+def _same_width(spec: ModelSpec) -> ModelSpec:
+    """`spec` with generator_hidden spelled out (a checkpoint may hold None for "= hidden")."""
+    return dataclasses.replace(spec, generator_hidden=spec.generator_width)
 
 
 def _wrap(title: str, width: int = 70) -> str:
