@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "clip_bound.h"
 
 namespace gankernels {
 namespace {
@@ -96,22 +97,11 @@ GK_CLONES int64_t clamp_count_64(double* p, int64_t n, double c) {
   return clamp_count_float<double, uint64_t>(p, n, c);
 }
 
-// One dense tensor's memory, viewed as `n` words of `width` bytes.
-struct Segment {
+// One dense tensor's memory, viewed as `n` words of `width` bytes, with c for its dtype.
+struct Segment : ClipBound {
   void* data;
   int64_t n;
-  int width;       // 2, 4 or 8
-  uint64_t rc;     // bits of c rounded to the tensor's dtype
-  uint64_t inf;    // bits of +inf in that dtype
 };
-
-template <typename T, typename Bits>
-Bits bits_of(T value) {
-  static_assert(sizeof(T) == sizeof(Bits));
-  Bits b;
-  std::memcpy(&b, &value, sizeof(b));
-  return b;
-}
 
 template <typename T, typename Bits>
 T bits_to(Bits bits) {
@@ -119,35 +109,6 @@ T bits_to(Bits bits) {
   T value;
   std::memcpy(&value, &bits, sizeof(value));
   return value;
-}
-
-// c rounded to `dtype` exactly as torch rounds a Python-float clamp bound (through float32 for
-// the half types), and that dtype's +inf, as bit patterns.
-void rounded_bound(at::ScalarType dtype, double c, Segment& s) {
-  switch (dtype) {
-    case at::kDouble:
-      s.width = 8;
-      s.rc = bits_of<double, uint64_t>(c);
-      s.inf = 0x7ff0000000000000ull;
-      break;
-    case at::kFloat:
-      s.width = 4;
-      s.rc = bits_of<float, uint32_t>(static_cast<float>(c));
-      s.inf = 0x7f800000u;
-      break;
-    case at::kHalf:
-      s.width = 2;
-      s.rc = c10::Half(static_cast<float>(c)).x;
-      s.inf = 0x7c00u;
-      break;
-    case at::kBFloat16:
-      s.width = 2;
-      s.rc = c10::BFloat16(static_cast<float>(c)).x;
-      s.inf = 0x7f80u;
-      break;
-    default:
-      TORCH_CHECK(false, "clip_: internal error: unexpected dtype ", dtype);
-  }
 }
 
 int64_t clamp_count(const Segment& s, int64_t begin, int64_t len) {
@@ -184,8 +145,7 @@ at::Tensor clip_cpu(at::TensorList params, double c) {
       strided.push_back(i);
       continue;
     }
-    Segment s{p.data_ptr(), p.numel(), 0, 0, 0};
-    rounded_bound(p.scalar_type(), c, s);
+    const Segment s{clip_bound(p.scalar_type(), c), p.data_ptr(), p.numel()};
     segments.push_back(s);
     offsets.push_back(total);
     total += s.n;
@@ -220,8 +180,7 @@ at::Tensor clip_cpu(at::TensorList params, double c) {
   for (size_t i : strided) {
     const at::Tensor& p = params[i];
     at::Tensor tmp = p.contiguous();
-    Segment s{tmp.data_ptr(), tmp.numel(), 0, 0, 0};
-    rounded_bound(tmp.scalar_type(), c, s);
+    const Segment s{clip_bound(tmp.scalar_type(), c), tmp.data_ptr(), tmp.numel()};
     count += clamp_count(s, 0, s.n);
     p.copy_(tmp);
   }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "clip_bound.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -114,53 +115,16 @@ __global__ void __launch_bounds__(kClipBlock)
   if (threadIdx.x == 0 && total != 0) atomicAdd(count, static_cast<unsigned long long>(total));
 }
 
-template <typename T, typename Bits>
-Bits bits_of(T value) {
-  static_assert(sizeof(T) == sizeof(Bits), "size");
-  Bits b;
-  std::memcpy(&b, &value, sizeof(b));
-  return b;
-}
-
-// One dense tensor to clamp: its memory as words, and c rounded to its dtype (through float32
-// for the half types, as torch rounds a Python-float clamp bound), as bit patterns.
-struct Segment {
+// One dense tensor to clamp: its memory as words, and c for its dtype.
+struct Segment : ClipBound {
   void* data;
   int64_t n;
-  int width;
-  uint64_t rc, inf;
 };
 
 Segment segment_of(const Tensor& p, double c) {
-  Segment s{p.data_ptr(), p.numel(), 0, 0, 0};
-  switch (p.scalar_type()) {
-    case at::kDouble:
-      s.width = 8;
-      s.rc = bits_of<double, uint64_t>(c);
-      s.inf = 0x7ff0000000000000ull;
-      break;
-    case at::kFloat:
-      s.width = 4;
-      s.rc = bits_of<float, uint32_t>(static_cast<float>(c));
-      s.inf = 0x7f800000u;
-      break;
-    case at::kHalf:
-      s.width = 2;
-      s.rc = c10::Half(static_cast<float>(c)).x;
-      s.inf = 0x7c00u;
-      break;
-    case at::kBFloat16:
-      s.width = 2;
-      s.rc = c10::BFloat16(static_cast<float>(c)).x;
-      s.inf = 0x7f80u;
-      break;
-    default:
-      TORCH_CHECK(false, "clip_: internal error: unexpected dtype ", p.scalar_type());
-  }
-  return s;
+  return {clip_bound(p.scalar_type(), c), p.data_ptr(), p.numel()};
 }
 
-// Launches the chunks of every segment, kMaxBlocks blocks / kMaxTensors tensors at a time.
 void launch_segments(const std::vector<Segment>& segments, unsigned long long* count,
                      cudaStream_t stream) {
   ClipMeta meta;
