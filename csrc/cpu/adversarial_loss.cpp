@@ -1,13 +1,8 @@
-// CPU kernels of adversarial_loss and adversarial_loss_backward (math.md section 3).
+// CPU kernels of adversarial_loss and adversarial_loss_backward (math.md section 3). The loss of
+// each (kind, role) is the two mean terms of csrc/loss_terms.h.
 //
-// Every kind and role is a sum of at most two mean terms, one over the real outputs v_r and one
-// over the generated outputs v_g, each of the form
-//
-//     sign * mean_j F(v_j - shift) + constant
-//
-// with F from the small set `Fn` below (softplus, identity, hinge, half square, the closed-form
-// f-GAN composites f*(g_f(v)) and -g_f(v), ...). The forward is one parallel pass over the blocks
-// of both arrays together; the backward is one elementwise pass writing sign/N * F'(v - shift).
+// The forward is one parallel pass over the blocks of both arrays together; the backward is one
+// elementwise pass writing sign/N * F'(v - shift).
 //
 // Relativistic (RaGAN) is the one kind whose terms couple the two arrays: each term's shift is
 // the mean of the other array, so the forward first runs a cheap pass for the two means, and
@@ -20,179 +15,13 @@
 // computed in float32 (opmath), float64 in float64.
 #include <torch/library.h>
 
-#include <cmath>
 #include <vector>
 
 #include "checks.h"
+#include "loss_terms.h"
 
 namespace gankernels {
 namespace {
-
-constexpr double kLog2 = 0.69314718055994530942;
-
-// The elementwise functions F of a loss term, evaluated at x = v - shift.
-enum class Fn {
-  Softplus,      // sp(x)                      F' = sigmoid(x)
-  SoftplusNeg,   // sp(-x)                     F' = -sigmoid(-x)
-  Identity,      // x                          F' = 1
-  ReluOneMinus,  // relu(1 - x)                F' = -[not 1 - x <= 0]
-  ReluOnePlus,   // relu(1 + x)                F' = [not 1 + x <= 0]
-  HalfSquare,    // x^2 / 2                    F' = x
-  Exp,           // exp(x)                     F' = exp(x)
-  ExpNeg,        // exp(-x)                    F' = -exp(-x)
-  Expm1,         // exp(x) - 1                 F' = exp(x)
-  Expm1Neg,      // exp(-x) - 1                F' = -exp(-x)
-  PearsonConj,   // x^2 / 4 + x                F' = x / 2 + 1
-  NeymanConj,    // 2 - 2 exp(x / 2)           F' = -exp(x / 2)
-  HalfTanh,      // tanh(x) / 2                F' = (1 - tanh(x)^2) / 2
-};
-
-// One mean term: sign * mean_j F(v_j - shift) + constant.
-struct Term {
-  Fn fn = Fn::Identity;
-  double sign = 1.0;
-  double shift = 0.0;
-  double constant = 0.0;
-};
-
-// The loss of one (kind, role): a term over v_r (when `use_real`) and a term over v_g.
-struct Plan {
-  Term real;
-  Term fake;
-  bool use_real = false;
-  bool relativistic = false;
-};
-
-// Stable softplus: max(x, 0) + log1p(exp(-|x|)); never overflows, exact for large |x|.
-template <typename T>
-inline T softplus(T x) {
-  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
-}
-
-// Stable sigmoid: exp is only ever taken of a non-positive number.
-template <typename T>
-inline T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
-}
-
-template <Fn F, typename T>
-inline T fn_value(T x) {
-  if constexpr (F == Fn::Softplus) return softplus(x);
-  if constexpr (F == Fn::SoftplusNeg) return softplus(-x);
-  if constexpr (F == Fn::Identity) return x;
-  if constexpr (F == Fn::ReluOneMinus) return std::max(T(1) - x, T(0));
-  if constexpr (F == Fn::ReluOnePlus) return std::max(T(1) + x, T(0));
-  if constexpr (F == Fn::HalfSquare) return T(0.5) * x * x;
-  if constexpr (F == Fn::Exp) return std::exp(x);
-  if constexpr (F == Fn::ExpNeg) return std::exp(-x);
-  if constexpr (F == Fn::Expm1) return std::expm1(x);
-  if constexpr (F == Fn::Expm1Neg) return std::expm1(-x);
-  if constexpr (F == Fn::PearsonConj) return T(0.25) * x * x + x;
-  // 2 - 2 exp(x/2) written with expm1, exact near x = 0.
-  if constexpr (F == Fn::NeymanConj) return T(-2) * std::expm1(T(0.5) * x);
-  if constexpr (F == Fn::HalfTanh) return T(0.5) * std::tanh(x);
-}
-
-template <Fn F, typename T>
-inline T fn_deriv(T x) {
-  if constexpr (F == Fn::Softplus) return sigmoid(x);
-  if constexpr (F == Fn::SoftplusNeg) return -sigmoid(-x);
-  if constexpr (F == Fn::Identity) return T(1);
-  // As torch's threshold_backward: 0 where relu's input is <= 0 (the subgradient at 0 is 0),
-  // the slope elsewhere, NaN inputs included.
-  if constexpr (F == Fn::ReluOneMinus) return T(1) - x <= T(0) ? T(0) : T(-1);
-  if constexpr (F == Fn::ReluOnePlus) return T(1) + x <= T(0) ? T(0) : T(1);
-  if constexpr (F == Fn::HalfSquare) return x;
-  if constexpr (F == Fn::Exp || F == Fn::Expm1) return std::exp(x);
-  if constexpr (F == Fn::ExpNeg || F == Fn::Expm1Neg) return -std::exp(-x);
-  if constexpr (F == Fn::PearsonConj) return T(0.5) * x + T(1);
-  if constexpr (F == Fn::NeymanConj) return -std::exp(T(0.5) * x);
-  if constexpr (F == Fn::HalfTanh) {
-    const T t = std::tanh(x);
-    return T(0.5) * (T(1) - t * t);
-  }
-}
-
-// -g_f(v) and f*(g_f(v)) of each f-divergence, in the closed forms of math.md section 3.
-Term f_neg_activation(LossKind kind) {
-  switch (kind) {
-    case LossKind::KL: return {Fn::Identity, -1.0};
-    case LossKind::ReverseKL: return {Fn::ExpNeg, 1.0};
-    case LossKind::Pearson: return {Fn::Identity, -1.0};
-    case LossKind::Neyman: return {Fn::Expm1, 1.0};
-    case LossKind::SquaredHellinger: return {Fn::Expm1Neg, 1.0};
-    case LossKind::JensenShannon: return {Fn::SoftplusNeg, 1.0, 0.0, -kLog2};
-    case LossKind::Gan: return {Fn::SoftplusNeg, 1.0};
-    case LossKind::TotalVariation: return {Fn::HalfTanh, -1.0};
-    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
-  }
-}
-
-Term f_conjugate(LossKind kind) {
-  switch (kind) {
-    case LossKind::KL: return {Fn::Exp, 1.0, 1.0};  // exp(v - 1)
-    case LossKind::ReverseKL: return {Fn::Identity, 1.0, 0.0, -1.0};
-    case LossKind::Pearson: return {Fn::PearsonConj, 1.0};
-    case LossKind::Neyman: return {Fn::NeymanConj, 1.0};
-    case LossKind::SquaredHellinger: return {Fn::Expm1, 1.0};
-    case LossKind::JensenShannon: return {Fn::Softplus, 1.0, 0.0, -kLog2};
-    case LossKind::Gan: return {Fn::Softplus, 1.0};
-    case LossKind::TotalVariation: return {Fn::HalfTanh, 1.0};
-    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
-  }
-}
-
-Term negated(Term t) {
-  t.sign = -t.sign;
-  t.constant = -t.constant;
-  return t;
-}
-
-Plan make_plan(LossKind kind, bool critic, double a, double b, double c, bool nonsaturating) {
-  Plan p;
-  p.use_real = critic;
-  switch (kind) {
-    case LossKind::Minimax:
-    case LossKind::Nonsaturating:
-      if (critic) {
-        p.real = {Fn::SoftplusNeg, 1.0};
-        p.fake = {Fn::Softplus, 1.0};
-      } else {
-        p.fake = kind == LossKind::Minimax ? Term{Fn::Softplus, -1.0} : Term{Fn::SoftplusNeg, 1.0};
-      }
-      break;
-    case LossKind::Wasserstein:
-      p.real = {Fn::Identity, -1.0};
-      p.fake = {Fn::Identity, critic ? 1.0 : -1.0};
-      break;
-    case LossKind::Hinge:
-      p.real = {Fn::ReluOneMinus, 1.0};
-      p.fake = critic ? Term{Fn::ReluOnePlus, 1.0} : Term{Fn::Identity, -1.0};
-      break;
-    case LossKind::LeastSquares:
-      p.real = {Fn::HalfSquare, 1.0, b};
-      p.fake = {Fn::HalfSquare, 1.0, critic ? a : c};
-      break;
-    case LossKind::Relativistic:
-      // critic: sp(-(v_r - m_g)) + sp(v_g - m_r); generator: the same with v_r and v_g swapped.
-      // The shifts (the other array's mean) are filled in after the means pass.
-      p.use_real = true;
-      p.relativistic = true;
-      p.real = {critic ? Fn::SoftplusNeg : Fn::Softplus, 1.0};
-      p.fake = {critic ? Fn::Softplus : Fn::SoftplusNeg, 1.0};
-      break;
-    default:  // f-divergences
-      if (critic) {
-        p.real = f_neg_activation(kind);
-        p.fake = f_conjugate(kind);
-      } else {
-        p.fake = nonsaturating ? f_neg_activation(kind) : negated(f_conjugate(kind));
-      }
-  }
-  return p;
-}
 
 // A contiguous view of one input array (or nothing).
 struct Array {
@@ -211,7 +40,7 @@ double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
   const acc_t s = static_cast<acc_t>(shift);
   return cpu::lane_sum<double>(end - begin, [&](int64_t j) {
     const acc_t x = static_cast<acc_t>(v[j]) - s;
-    return static_cast<double>(Deriv ? fn_deriv<F>(x) : fn_value<F>(x));
+    return static_cast<double>(Deriv ? fn_deriv(F, x) : fn_value(F, x));
   });
 }
 
@@ -276,7 +105,7 @@ void block_grad(const void* in, void* out, int64_t begin, int64_t end, double sh
   const acc_t s = static_cast<acc_t>(shift), sc = static_cast<acc_t>(scale),
               ad = static_cast<acc_t>(add);
   for (int64_t j = begin; j < end; ++j) {
-    g[j] = static_cast<scalar_t>(sc * fn_deriv<F>(static_cast<acc_t>(v[j]) - s) + ad);
+    g[j] = static_cast<scalar_t>(sc * fn_deriv(F, static_cast<acc_t>(v[j]) - s) + ad);
   }
 }
 

@@ -1,14 +1,12 @@
 // CUDA kernels of adversarial_loss and adversarial_loss_backward (math.md section 3).
 //
-// Every kind and role is at most two mean terms, one over the real outputs v_r and one over
-// the generated outputs v_g:
+// The loss of each (kind, role) is the two mean terms of csrc/loss_terms.h:
 //
 //     L = sign_r * mean_j F_r(v_r,j - shift_r) + const_r  +  sign_g * mean_j F_g(v_g,j - shift_g)
 //         + const_g
 //
-// with F from the small set `Fn` (softplus, identity, hinge, half square, the closed-form f-GAN
-// composites f*(g_f(v)) and -g_f(v), ...). For relativistic (RaGAN) each shift is the mean of
-// the OTHER array, and the gradient gains the mean of the other term's derivative:
+// For relativistic (RaGAN) each shift is the mean of the OTHER array, and the gradient gains
+// the mean of the other term's derivative:
 //
 //     dL/dx_k = sign_x / N_x * F_x'(x_k - m_y)  -  sign_y / N_x * mean_j F_y'(y_j - m_x).
 //
@@ -28,6 +26,7 @@
 #include <tuple>
 
 #include "checks.h"
+#include "loss_terms.h"
 #include "utils.cuh"
 
 namespace gankernels {
@@ -38,178 +37,6 @@ using at::Tensor;
 
 // Inputs up to this many elements (both arrays together) are handled by a single block.
 constexpr int64_t kSmall = 8192;
-
-// The elementwise functions F of a loss term, at x = v - shift.
-enum class Fn : int {
-  Softplus,      // sp(x)                F' = sigmoid(x)
-  SoftplusNeg,   // sp(-x)               F' = -sigmoid(-x)
-  Identity,      // x                    F' = 1
-  ReluOneMinus,  // relu(1 - x)          F' = -[1 - x > 0]
-  ReluOnePlus,   // relu(1 + x)          F' = [1 + x > 0]
-  HalfSquare,    // x^2 / 2              F' = x
-  Exp,           // exp(x)               F' = exp(x)
-  ExpNeg,        // exp(-x)              F' = -exp(-x)
-  Expm1,         // exp(x) - 1           F' = exp(x)
-  Expm1Neg,      // exp(-x) - 1          F' = -exp(-x)
-  PearsonConj,   // x^2 / 4 + x          F' = x / 2 + 1
-  NeymanConj,    // 2 - 2 exp(x / 2)     F' = -exp(x / 2)
-  HalfTanh,      // tanh(x) / 2          F' = (1 - tanh(x)^2) / 2
-};
-
-// Stable softplus max(x, 0) + log1p(exp(-|x|)) (math.md): no overflow for any x.
-template <typename T>
-__device__ __forceinline__ T softplus(T x) {
-  return d_max(x, T(0)) + d_log1p(d_exp(-d_abs(x)));
-}
-
-// Stable sigmoid: exp only of a non-positive number.
-template <typename T>
-__device__ __forceinline__ T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + d_exp(-x));
-  const T e = d_exp(x);
-  return e / (T(1) + e);
-}
-
-template <typename T>
-__device__ __forceinline__ T fn_value(Fn fn, T x) {
-  switch (fn) {
-    case Fn::Softplus: return softplus(x);
-    case Fn::SoftplusNeg: return softplus(-x);
-    case Fn::Identity: return x;
-    case Fn::ReluOneMinus: return d_max(T(1) - x, T(0));
-    case Fn::ReluOnePlus: return d_max(T(1) + x, T(0));
-    case Fn::HalfSquare: return T(0.5) * x * x;
-    case Fn::Exp: return d_exp(x);
-    case Fn::ExpNeg: return d_exp(-x);
-    case Fn::Expm1: return d_expm1(x);
-    case Fn::Expm1Neg: return d_expm1(-x);
-    case Fn::PearsonConj: return T(0.25) * x * x + x;
-    case Fn::NeymanConj: return T(-2) * d_expm1(T(0.5) * x);  // 2 - 2 exp(x/2), exact near 0
-    case Fn::HalfTanh: return T(0.5) * d_tanh(x);
-  }
-  return T(0);
-}
-
-template <typename T>
-__device__ __forceinline__ T fn_deriv(Fn fn, T x) {
-  switch (fn) {
-    case Fn::Softplus: return sigmoid(x);
-    case Fn::SoftplusNeg: return -sigmoid(-x);
-    case Fn::Identity: return T(1);
-    // As torch's threshold_backward (result <= 0 ? 0 : grad): 0 at the kink, and a NaN
-    // input passes the gradient through.
-    case Fn::ReluOneMinus: return T(1) - x <= T(0) ? T(0) : T(-1);
-    case Fn::ReluOnePlus: return T(1) + x <= T(0) ? T(0) : T(1);
-    case Fn::HalfSquare: return x;
-    case Fn::Exp:
-    case Fn::Expm1: return d_exp(x);
-    case Fn::ExpNeg:
-    case Fn::Expm1Neg: return -d_exp(-x);
-    case Fn::PearsonConj: return T(0.5) * x + T(1);
-    case Fn::NeymanConj: return -d_exp(T(0.5) * x);
-    case Fn::HalfTanh: {
-      const T t = d_tanh(x);
-      return T(0.5) * (T(1) - t * t);
-    }
-  }
-  return T(0);
-}
-
-// ---- the plan of one (kind, role), built on the host ------------------------------------------
-
-struct Term {
-  Fn fn = Fn::Identity;
-  double sign = 1.0;
-  double shift = 0.0;
-  double constant = 0.0;
-};
-
-struct Plan {
-  Term real, fake;
-  bool use_real = false;      // the loss reads v_r
-  bool relativistic = false;  // shifts are the other array's mean
-};
-
-constexpr double kLog2 = 0.69314718055994530942;
-
-// -g_f(v) of an f-divergence (math.md's table, closed form).
-Term neg_activation(LossKind kind) {
-  switch (kind) {
-    case LossKind::KL:
-    case LossKind::Pearson: return {Fn::Identity, -1.0};             // -v
-    case LossKind::ReverseKL: return {Fn::ExpNeg, 1.0};               // exp(-v)
-    case LossKind::Neyman: return {Fn::Expm1, 1.0};                   // expm1(v)
-    case LossKind::SquaredHellinger: return {Fn::Expm1Neg, 1.0};      // expm1(-v)
-    case LossKind::JensenShannon: return {Fn::SoftplusNeg, 1.0, 0.0, -kLog2};
-    case LossKind::Gan: return {Fn::SoftplusNeg, 1.0};                // sp(-v)
-    case LossKind::TotalVariation: return {Fn::HalfTanh, -1.0};
-    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
-  }
-}
-
-// f*(g_f(v)) of an f-divergence.
-Term conjugate(LossKind kind) {
-  switch (kind) {
-    case LossKind::KL: return {Fn::Exp, 1.0, 1.0};                     // exp(v - 1)
-    case LossKind::ReverseKL: return {Fn::Identity, 1.0, 0.0, -1.0};   // v - 1
-    case LossKind::Pearson: return {Fn::PearsonConj, 1.0};
-    case LossKind::Neyman: return {Fn::NeymanConj, 1.0};
-    case LossKind::SquaredHellinger: return {Fn::Expm1, 1.0};
-    case LossKind::JensenShannon: return {Fn::Softplus, 1.0, 0.0, -kLog2};
-    case LossKind::Gan: return {Fn::Softplus, 1.0};
-    case LossKind::TotalVariation: return {Fn::HalfTanh, 1.0};
-    default: TORCH_CHECK(false, "adversarial_loss: internal error: not an f-divergence");
-  }
-}
-
-Plan make_plan(LossKind kind, bool critic, double a, double b, double c, bool nonsaturating) {
-  Plan p;
-  p.use_real = critic;
-  switch (kind) {
-    case LossKind::Minimax:
-    case LossKind::Nonsaturating:
-      if (critic) {
-        p.real = {Fn::SoftplusNeg, 1.0};
-        p.fake = {Fn::Softplus, 1.0};
-      } else if (kind == LossKind::Minimax) {
-        p.fake = {Fn::Softplus, -1.0};
-      } else {
-        p.fake = {Fn::SoftplusNeg, 1.0};
-      }
-      break;
-    case LossKind::Wasserstein:
-      p.real = {Fn::Identity, -1.0};
-      p.fake = {Fn::Identity, critic ? 1.0 : -1.0};
-      break;
-    case LossKind::Hinge:
-      p.real = {Fn::ReluOneMinus, 1.0};
-      p.fake = critic ? Term{Fn::ReluOnePlus, 1.0} : Term{Fn::Identity, -1.0};
-      break;
-    case LossKind::LeastSquares:
-      p.real = {Fn::HalfSquare, 1.0, b};
-      p.fake = {Fn::HalfSquare, 1.0, critic ? a : c};
-      break;
-    case LossKind::Relativistic:
-      // critic sp(-(v_r - m_g)) + sp(v_g - m_r); generator the same with v_r, v_g swapped.
-      p.use_real = true;
-      p.relativistic = true;
-      p.real = {critic ? Fn::SoftplusNeg : Fn::Softplus, 1.0};
-      p.fake = {critic ? Fn::Softplus : Fn::SoftplusNeg, 1.0};
-      break;
-    default:  // f-divergences
-      if (critic) {
-        p.real = neg_activation(kind);
-        p.fake = conjugate(kind);
-      } else if (nonsaturating) {
-        p.fake = neg_activation(kind);
-      } else {
-        p.fake = conjugate(kind);
-        p.fake.sign = -p.fake.sign;
-        p.fake.constant = -p.fake.constant;
-      }
-  }
-  return p;
-}
 
 // ---- device side --------------------------------------------------------------------------------
 
