@@ -85,7 +85,9 @@ if WITH_CUDA and not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.i
 
 # py_limited_api=True makes torch define Py_LIMITED_API for its oldest CPython (3.10): one abi3
 # wheel serves every later version.
-cxx_flags = ["-O3", "-fopenmp", "-DGANKERNELS_OPENMP"]
+# -fno-trapping-math lets GCC if-convert (and so vectorise) the clamps and selects of the CPU
+# kernels' float math (csrc/host_math.h); nothing here reads floating-point exception flags.
+cxx_flags = ["-O3", "-fno-trapping-math", "-fopenmp", "-DGANKERNELS_OPENMP"]
 sources = [
     "csrc/ops.cpp",
     "csrc/module.cpp",

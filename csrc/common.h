@@ -115,6 +115,14 @@ inline at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& layout) {
 namespace gankernels {
 namespace cpu {
 
+// Marks a CPU kernel to be compiled once per instruction set and chosen at load time (AVX2
+// where the CPU has it), so the extension needs no -march flag and still runs on any x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GK_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GK_CLONES
+#endif
+
 // Elements per reduction block. Block boundaries, and so the order of every floating-point
 // sum, depend only on the shape, never on the thread count: results are bit-reproducible.
 constexpr int64_t kBlock = 16384;

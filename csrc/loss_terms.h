@@ -18,39 +18,64 @@
 #include <cmath>
 
 #include "common.h"
+#include "host_math.h"
 
 namespace gankernels {
 
-// Math by overload in the accumulation type, callable from host and device code alike.
-C10_HOST_DEVICE inline float loss_exp(float x) { return ::expf(x); }
-C10_HOST_DEVICE inline double loss_exp(double x) { return ::exp(x); }
-C10_HOST_DEVICE inline float loss_expm1(float x) { return ::expm1f(x); }
-C10_HOST_DEVICE inline double loss_expm1(double x) { return ::expm1(x); }
-C10_HOST_DEVICE inline float loss_log1p(float x) { return ::log1pf(x); }
-C10_HOST_DEVICE inline double loss_log1p(double x) { return ::log1p(x); }
-C10_HOST_DEVICE inline float loss_tanh(float x) { return ::tanhf(x); }
-C10_HOST_DEVICE inline double loss_tanh(double x) { return ::tanh(x); }
-C10_HOST_DEVICE inline float loss_abs(float x) { return ::fabsf(x); }
-C10_HOST_DEVICE inline double loss_abs(double x) { return ::fabs(x); }
+// Everything here is always inlined: an out-of-line call in a CPU loop stops its vectorisation.
+//
+// Math by overload in the accumulation type, callable from host and device code alike. Host
+// float32 exp, log1p and tanh are the vectorisable forms of host_math.h; everything else is
+// libm's or CUDA's own.
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_exp(float x) {
+#ifdef __CUDA_ARCH__
+  return ::expf(x);
+#else
+  return host_math::exp(x);
+#endif
+}
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_exp(double x) { return ::exp(x); }
+// log1p(t) for 0 <= t <= 1.
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_log1p_unit(float t) {
+#ifdef __CUDA_ARCH__
+  return ::log1pf(t);
+#else
+  return host_math::log1p_unit(t);
+#endif
+}
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_log1p_unit(double t) { return ::log1p(t); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_expm1(float x) { return ::expm1f(x); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_expm1(double x) { return ::expm1(x); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_tanh(float x) {
+#ifdef __CUDA_ARCH__
+  return ::tanhf(x);
+#else
+  return host_math::tanh(x);
+#endif
+}
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_tanh(double x) { return ::tanh(x); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_abs(float x) { return ::fabsf(x); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_abs(double x) { return ::fabs(x); }
 
 // max(a, b) that returns a NaN `a` (as relu and clamp_min propagate NaN).
 template <typename T>
-C10_HOST_DEVICE inline T loss_max(T a, T b) {
+C10_HOST_DEVICE C10_ALWAYS_INLINE T loss_max(T a, T b) {
   return a < b ? b : a;
 }
 
 // Stable softplus: max(x, 0) + log1p(exp(-|x|)); never overflows, exact for large |x|.
 template <typename T>
-C10_HOST_DEVICE inline T softplus(T x) {
-  return loss_max(x, T(0)) + loss_log1p(loss_exp(-loss_abs(x)));
+C10_HOST_DEVICE C10_ALWAYS_INLINE T softplus(T x) {
+  return loss_max(x, T(0)) + loss_log1p_unit(loss_exp(-loss_abs(x)));
 }
 
-// Stable sigmoid: exp is only ever taken of a non-positive number.
+// Stable sigmoid: exp is only ever taken of a non-positive number. Written as a select rather
+// than a branch, so that CPU loops over it vectorise.
 template <typename T>
-C10_HOST_DEVICE inline T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + loss_exp(-x));
-  const T e = loss_exp(x);
-  return e / (T(1) + e);
+C10_HOST_DEVICE C10_ALWAYS_INLINE T sigmoid(T x) {
+  const T e = loss_exp(-loss_abs(x));
+  const T d = T(1) / (T(1) + e);
+  return x >= T(0) ? d : e * d;
 }
 
 // The elementwise functions F of a loss term, evaluated at x = v - shift.
@@ -72,7 +97,7 @@ enum class Fn : int {
 
 // F(x). With `fn` a compile-time constant (the CPU kernels) the switch folds away.
 template <typename T>
-C10_HOST_DEVICE inline T fn_value(Fn fn, T x) {
+C10_HOST_DEVICE C10_ALWAYS_INLINE T fn_value(Fn fn, T x) {
   switch (fn) {
     case Fn::Softplus: return softplus(x);
     case Fn::SoftplusNeg: return softplus(-x);
@@ -94,7 +119,7 @@ C10_HOST_DEVICE inline T fn_value(Fn fn, T x) {
 
 // F'(x).
 template <typename T>
-C10_HOST_DEVICE inline T fn_deriv(Fn fn, T x) {
+C10_HOST_DEVICE C10_ALWAYS_INLINE T fn_deriv(Fn fn, T x) {
   switch (fn) {
     case Fn::Softplus: return sigmoid(x);
     case Fn::SoftplusNeg: return -sigmoid(-x);

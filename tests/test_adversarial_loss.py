@@ -266,6 +266,37 @@ def test_softplus_kinds_are_finite_at_huge_logits(backend):
                 assert torch.isfinite(gr).all() and torch.isfinite(gf).all(), (kind, role, dtype)
 
 
+# Kinds whose F and F' are softplus, sigmoid, exp or tanh with no cancellation in the formula
+# itself: their float32 results must be as accurate as float32 math allows.
+ACCURATE_KINDS = ("minimax", "nonsaturating", "gan", "jensen_shannon", "kl", "reverse_kl",
+                  "total_variation")
+
+
+@pytest.mark.parametrize("kind,role,ns",
+                         [v for v in VARIANTS if v[0] in ACCURATE_KINDS])
+def test_float32_is_accurate_elementwise(backend, kind, role, ns):
+    """float32 losses and gradients over a dense sweep of logits in [-60, 60] (and tiny ones)
+    against the exact float64 values, element by element: within a few ulp (rtol 2e-6), so a
+    fast exp, log1p, sigmoid or tanh that loses precision anywhere in the range fails."""
+    device = device_for(backend)
+    tiny = [s * m for s in (1.0, -1.0) for m in (1e-3, 1e-6, 1e-20)] + [0.0]
+    v = torch.cat([torch.linspace(-60, 60, 2001, dtype=torch.float64),
+                   torch.tensor(tiny, dtype=torch.float64)])
+    real32, fake32 = v.float().to(device), v.flip(0).float().to(device)
+    args = (kind, role, -1.0, 1.0, 0.0, ns)
+    got = loss_and_grads(fused(backend), real32, fake32, args)
+    exact = loss_and_grads(reference.adversarial_loss, real32.double(), fake32.double(), args)
+    # A mean of terms of both signs (-v in KL's) can cancel to 0: the loss may be off by the
+    # float32 rounding of its terms' sizes. And tanh(x) is 1 in float32 for |x| > 9, so
+    # total_variation's F' = (1 - tanh^2) / 2 is 0 there instead of ~e^(-2|x|): one ulp of 1,
+    # scaled by the mean's 1/N.
+    atols = {"loss": 1e-6 * v.abs().mean().item(),
+             "grad": 2 ** -23 / v.numel() if kind == "total_variation" else 0.0}
+    for name, g, e in zip(("loss", "grad_real", "grad_fake"), got, exact):
+        torch.testing.assert_close(g.double().cpu(), e.cpu(), rtol=2e-6, atol=atols[name[:4]],
+                                   msg=lambda m, n=name: f"{kind}-{role}-ns{ns} {n}: {m}")
+
+
 # --- autograd ---------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@
 // computed in float32 (opmath), float64 in float64.
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "checks.h"
@@ -32,16 +33,27 @@ struct Array {
 template <typename scalar_t>
 using BlockSumFn = double (*)(const void*, int64_t, int64_t, double);
 
-// sum_{begin <= j < end} F(v_j - shift) (or F'), accumulated in double.
+// sum_{begin <= j < end} F(v_j - shift) (or F'): F over a tile of kTile values at a time (an
+// elementwise loop, which vectorises), each tile summed in acc_t lanes folded into double
+// (cpu::lane_sum), tiles added in order. Computing F inside lane_sum's interleaved lanes
+// measured 3x slower.
 template <Fn F, bool Deriv, typename scalar_t>
-double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
+GK_CLONES double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
   using acc_t = opmath_t<scalar_t>;
-  const scalar_t* v = static_cast<const scalar_t*>(data) + begin;
+  constexpr int64_t kTile = 256;
+  const scalar_t* v = static_cast<const scalar_t*>(data);
   const acc_t s = static_cast<acc_t>(shift);
-  return cpu::lane_sum<double>(end - begin, [&](int64_t j) {
-    const acc_t x = static_cast<acc_t>(v[j]) - s;
-    return static_cast<double>(Deriv ? fn_deriv(F, x) : fn_value(F, x));
-  });
+  acc_t values[kTile];
+  double total = 0.0;
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t len = std::min(kTile, end - t);
+    for (int64_t j = 0; j < len; ++j) {
+      const acc_t x = static_cast<acc_t>(v[t + j]) - s;
+      values[j] = Deriv ? fn_deriv(F, x) : fn_value(F, x);
+    }
+    total += cpu::lane_sum<acc_t>(len, [&](int64_t j) { return values[j]; });
+  }
+  return total;
 }
 
 template <bool Deriv, typename scalar_t>
@@ -97,7 +109,7 @@ std::pair<double, double> reduce_both(const Array& real, const Term& rt, const A
 
 // out_j = scale * F'(v_j - shift) + add, for begin <= j < end.
 template <Fn F, typename scalar_t>
-void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
+GK_CLONES void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
                 double scale, double add) {
   using acc_t = opmath_t<scalar_t>;
   const scalar_t* v = static_cast<const scalar_t*>(in);

@@ -79,14 +79,6 @@ inline int64_t clamp_count_float(T* __restrict p, int64_t n, T c) {
   return count;
 }
 
-// One clone per instruction set, chosen at load time (AVX2 where the CPU has it), so the
-// extension needs no -march flag and still runs on any x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GK_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GK_CLONES
-#endif
-
 GK_CLONES int64_t clamp_count_16(uint16_t* p, int64_t n, uint16_t rc, uint16_t inf) {
   return clamp_count_bits(p, n, rc, inf);
 }
