@@ -57,10 +57,11 @@ IMAGE_SIZES = {
     "cpu": [(64, 3, 32, 32), (256, 3, 64, 64)],
     "gpu": [(64, 3, 32, 32), (256, 3, 64, 64), (512, 3, 128, 128)],
 }
-# Critic outputs: B = 64 and 256 scores (launch-bound); on a GPU also PatchGAN-sized outputs.
+# Critic outputs: B = 64 and 256 scores (launch-bound), and a PatchGAN critic's 30x30 map per
+# sample (230k outputs: where the math, not the call overhead, sets the time).
 LOSS_SIZES = {
     "quick": [(64,)],
-    "cpu": [(64,), (256,)],
+    "cpu": [(64,), (256,), (256, 1, 30, 30)],
     "gpu": [(64,), (256,), (256, 1, 30, 30)],
 }
 DTYPES = {

@@ -93,7 +93,9 @@ def clip_weights_(
 ) -> torch.Tensor:
     """WGAN weight clipping, in place: w <- clamp(w, -c, c) for every selected parameter.
 
-    All parameters go to the fused `clip_` op in one call. Default c = 0.01 (WGAN).
+    All parameters go to the fused `clip_` op in one call. Default c = 0.01 (WGAN). Like
+    `with torch.no_grad(): p.clamp_(-c, c)` it records no graph and bumps each parameter's
+    version counter, so a graph that saved a parameter before the clip refuses its backward.
 
     Args:
         module_or_params: a module (its parameters, each tied parameter once) or an iterable of
@@ -121,4 +123,4 @@ def clip_weights_(
     if total == 0:
         return torch.zeros((), dtype=torch.float32, device=params[0].device)
     count = clip_(params, float(c), impl=impl)
-    return count.to(torch.float32) / total
+    return count.to(torch.float32).div_(total)

@@ -191,6 +191,24 @@ def test_parameters_of_a_module(backend):
         assert p.requires_grad
 
 
+
+def test_clipping_records_no_graph_and_bumps_versions(backend):
+    """Called with grad mode on, as a training loop does: the parameters stay leaves, and their
+    version counters move as for `with torch.no_grad(): p.clamp_()`, so a backward through a
+    graph that saved a parameter before the clip raises rather than using clipped values."""
+    device = device_for(backend)
+    x = make((5, 3), torch.float32, device, seed=40, requires_grad=True)
+    w = torch.nn.Parameter(make((3,), torch.float32, device, seed=41, scale=0.05))
+    before = w._version
+    loss = (x * w).sum()  # saves w for the backward
+    for op in (gankernels.clip_, backend_op(OP, backend)):
+        kwargs = {"impl": backend} if op is gankernels.clip_ else {}
+        op([w], 0.01, **kwargs)
+        assert w.is_leaf and w.grad_fn is None and w.requires_grad
+    assert w._version == before + 2
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
 # --- op registration --------------------------------------------------------------------------
 
 

@@ -24,9 +24,10 @@ def clip_(params: Sequence[torch.Tensor], c: float, *, impl: Optional[str] = Non
     Returns the int64 count of elements left at +-c (c rounded to each tensor's dtype), on the
     parameters' device: reading it is the only host synchronisation. NaN stays NaN.
     """
-    if not isinstance(params, torch.Tensor):  # a lone tensor must reach check_clip's message
+    if not isinstance(params, (torch.Tensor, list, tuple)):  # a lone tensor must reach check_clip
         params = list(params)
     if isinstance(params, torch.Tensor) or not params or not isinstance(c, (int, float)):
         check_clip(params, c)  # raises: the checks that need no look at each tensor
-    with torch.no_grad():
-        return call_op("clip_", impl, params[0], (params, float(c)), lambda: check_clip(params, c))
+    # No no_grad block needed: every backend records nothing and bumps the version counters
+    # (the compiled op in its C++ autograd kernel, csrc/autograd/clip.cpp).
+    return call_op("clip_", impl, params[0], (params, float(c)), lambda: check_clip(params, c))
