@@ -25,8 +25,8 @@ namespace gankernels {
 // Everything here is always inlined: an out-of-line call in a CPU loop stops its vectorisation.
 //
 // Math by overload in the accumulation type, callable from host and device code alike. Host
-// float32 exp, log1p and tanh are the vectorisable forms of host_math.h; everything else is
-// libm's or CUDA's own.
+// float32 exp, expm1, log1p and tanh are the vectorisable forms of host_math.h; everything else
+// is libm's or CUDA's own.
 C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_exp(float x) {
 #ifdef __CUDA_ARCH__
   return ::expf(x);
@@ -44,7 +44,13 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_log1p_unit(float t) {
 #endif
 }
 C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_log1p_unit(double t) { return ::log1p(t); }
-C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_expm1(float x) { return ::expm1f(x); }
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_expm1(float x) {
+#ifdef __CUDA_ARCH__
+  return ::expm1f(x);
+#else
+  return host_math::expm1(x);
+#endif
+}
 C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_expm1(double x) { return ::expm1(x); }
 C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_tanh(float x) {
 #ifdef __CUDA_ARCH__

@@ -126,22 +126,48 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
             out = v - p
         else:
             out = 0.5 * (v - p) * (v - p)
-    elif (F == EXP_NEG) or (F == EXPM1_NEG):
+    elif F == EXP_NEG:
         if DERIV:
             out = -tl.exp(-v)
-        elif F == EXP_NEG:
+        else:
             out = tl.exp(-v)
+    elif (F == EXPM1) or (F == EXPM1_NEG) or (F == NEYMAN):
+        # F is expm1(x) (expm1(-v); neyman's 2 - 2 e^(v/2) = -2 expm1(v/2)); F' is +-e^x.
+        if F == EXPM1:
+            x = v
+        elif F == EXPM1_NEG:
+            x = -v
         else:
-            out = tl.exp(-v) - 1.0
-    elif F == EXPM1:
+            x = 0.5 * v
+        ex = tl.exp(x)
         if DERIV:
-            out = tl.exp(v)
+            if F == EXPM1:
+                out = ex
+            else:
+                out = -ex
         else:
-            out = tl.exp(v) - 1.0
+            em1 = ex - 1.0
+            if ACC == tl.float32:
+                # e^x - 1 cancels near 0 in float32: its Taylor series to x^9 / 9! there.
+                q = x * (1.0 / 362880) + 1.0 / 40320
+                q = (((q * x + 1.0 / 5040) * x + 1.0 / 720) * x + 1.0 / 120) * x + 1.0 / 24
+                q = ((q * x + 1.0 / 6) * x + 0.5) * x * x + x
+                em1 = tl.where(tl.abs(x) < 0.5, q, em1)
+            if F == NEYMAN:
+                out = -2.0 * em1
+            else:
+                out = em1
     elif F == HALF_TANH:
         # tanh(|v|) = (1 - e) / (1 + e) with e = e^(-2|v|): no overflow for large |v|.
-        e = tl.exp(-2.0 * tl.abs(v))
+        a = tl.abs(v)
+        e = tl.exp(-2.0 * a)
         t = (1.0 - e) / (1.0 + e)
+        if ACC == tl.float32:
+            # which cancels near 0 in float32: Cephes' odd polynomial below |v| = 0.625.
+            z = a * a
+            q = (-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2
+            q = ((q * z + 1.33314422036e-1) * z - 3.33332819422e-1) * z * a + a
+            t = tl.where(a < 0.625, q, t)
         if DERIV:
             out = 0.5 * (1.0 - t * t)
         else:
@@ -153,16 +179,11 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
             out = tl.full(v.shape, 1.0, ACC)
         else:
             out = v - 1.0
-    elif F == PEARSON:
+    else:  # PEARSON
         if DERIV:
             out = 0.5 * v + 1.0
         else:
             out = 0.25 * v * v + v
-    else:  # NEYMAN
-        if DERIV:
-            out = -tl.exp(0.5 * v)
-        else:
-            out = 2.0 - 2.0 * tl.exp(0.5 * v)
     return out
 
 
