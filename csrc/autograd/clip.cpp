@@ -6,7 +6,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "autograd.h"
+#include "autograd/autograd.h"
 
 namespace gankernels {
 namespace {
