@@ -75,12 +75,26 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE T softplus(T x) {
   return loss_max(x, T(0)) + loss_log1p_unit(loss_exp(-loss_abs(x)));
 }
 
+// 1 / (1 + e) for 0 <= e <= 1. On the device, float32 takes the hardware reciprocal (within
+// 1 ulp; its argument is in [1, 2]) instead of the IEEE division, whose out-of-line slow path
+// costs every loss kernel a stack frame.
+C10_HOST_DEVICE C10_ALWAYS_INLINE float loss_inv_one_plus(float e) {
+#ifdef __CUDA_ARCH__
+  float r;
+  asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
+  return r;
+#else
+  return 1.0f / (1.0f + e);
+#endif
+}
+C10_HOST_DEVICE C10_ALWAYS_INLINE double loss_inv_one_plus(double e) { return 1.0 / (1.0 + e); }
+
 // Stable sigmoid: exp is only ever taken of a non-positive number. Written as a select rather
 // than a branch, so that CPU loops over it vectorise.
 template <typename T>
 C10_HOST_DEVICE C10_ALWAYS_INLINE T sigmoid(T x) {
   const T e = loss_exp(-loss_abs(x));
-  const T d = T(1) / (T(1) + e);
+  const T d = loss_inv_one_plus(e);
   return x >= T(0) ? d : e * d;
 }
 
@@ -147,6 +161,38 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE T fn_deriv(Fn fn, T x) {
     }
   }
   return T(0);
+}
+
+// Fn as a type, so that a loop can be templated on its term function.
+template <Fn F>
+struct FnTag {
+  static constexpr Fn value = F;
+};
+
+// body(FnTag<fn>{}): turns a runtime Fn into a compile-time one once, outside the loop that
+// `body` runs, so that the loop's F and F' fold to straight-line code (a switch inside the loop
+// costs tens of thousands of instructions per kernel and the loads' overlap).
+#ifdef __CUDACC__
+#pragma nv_exec_check_disable
+#endif
+template <typename Body>
+C10_HOST_DEVICE C10_ALWAYS_INLINE decltype(auto) with_fn(Fn fn, Body&& body) {
+  switch (fn) {
+    case Fn::Softplus: return body(FnTag<Fn::Softplus>{});
+    case Fn::SoftplusNeg: return body(FnTag<Fn::SoftplusNeg>{});
+    case Fn::ReluOneMinus: return body(FnTag<Fn::ReluOneMinus>{});
+    case Fn::ReluOnePlus: return body(FnTag<Fn::ReluOnePlus>{});
+    case Fn::HalfSquare: return body(FnTag<Fn::HalfSquare>{});
+    case Fn::Exp: return body(FnTag<Fn::Exp>{});
+    case Fn::ExpNeg: return body(FnTag<Fn::ExpNeg>{});
+    case Fn::Expm1: return body(FnTag<Fn::Expm1>{});
+    case Fn::Expm1Neg: return body(FnTag<Fn::Expm1Neg>{});
+    case Fn::PearsonConj: return body(FnTag<Fn::PearsonConj>{});
+    case Fn::NeymanConj: return body(FnTag<Fn::NeymanConj>{});
+    case Fn::HalfTanh: return body(FnTag<Fn::HalfTanh>{});
+    case Fn::Identity: break;
+  }
+  return body(FnTag<Fn::Identity>{});
 }
 
 // One mean term: sign * mean_j F(v_j - shift) + constant.

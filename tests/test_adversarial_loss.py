@@ -316,7 +316,7 @@ def test_float32_is_accurate_elementwise(backend, kind, role, ns):
             got = fused(backend)(None, one, *args)
             want = reference.adversarial_loss(None, one.double(), *args)
             torch.testing.assert_close(got.double().cpu(), want.cpu(), rtol=2e-6, atol=atol,
-                                       msg=lambda m: f"{kind}-generator-ns{ns} F({x}): {m}")
+                                       msg=lambda m, x=x: f"{kind}-generator-ns{ns} F({x}): {m}")
 
 
 # --- autograd ---------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ the kernel-launch counts of issue 4.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,6 +174,84 @@ def test_library_holds_device_code_for_every_recorded_arch():
             assert kernel in resources.stdout, f"{kernel} is not in {ext.__file__}"
 
 
+def _sass_report():
+    path = ROOT / "scripts" / "sass_report.py"
+    spec = importlib.util.spec_from_file_location("sass_report", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sass_report"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_static_gate_flags_what_it_should():
+    """The gate's rules on hand-made kernel records: stack, local memory or spills fail a hot
+    (non-float64) kernel only; a missing 128-bit load or store fails where one is required."""
+    report = _sass_report()
+    name, args, dtype = report.describe(
+        "x", "void gankernels::cuda::(anonymous namespace)::adversarial_reduce_kernel<c10::Half, "
+        "(gankernels::cuda::(anonymous namespace)::Stage)1>(gankernels::cuda::LossArgs<c10::Half>)")
+    assert (name, args, dtype) == ("adversarial_reduce_kernel", "Half, Loss", "float16")
+    name, _, dtype = report.describe(
+        "y", "void gankernels::cuda::(anonymous namespace)::gp_backward_kernel<double, double>("
+        "gankernels::cuda::BackwardPtrs<double, double>, long)")
+    assert (name, dtype) == ("gp_backward_kernel", "float64")
+
+    def kernels(**change):
+        out = []
+        for kernel in report.KERNELS:
+            for dt in ("float32", "float64"):
+                k = report.Kernel("s", kernel, dt, dt, load_128=True,
+                                  store_128=kernel in report.VECTOR_STORES)
+                if kernel == change.get("name") and dt == change.get("dtype"):
+                    for field, value in change.items():
+                        if field not in ("name", "dtype"):
+                            setattr(k, field, value)
+                out.append(k)
+        return out
+
+    assert report.violations(kernels()) == []
+    assert report.violations(kernels(name="gp_scale_kernel", dtype="float32", stack=8))
+    assert report.violations(kernels(name="clip_kernel", dtype="float32", spill_instructions=2))
+    assert report.violations(kernels(name="norm_penalty_kernel", dtype="float32", local=4))
+    assert report.violations(kernels(name="gp_scale_kernel", dtype="float64", stack=8)) == []
+    assert report.violations(kernels(name="adversarial_grad_kernel", dtype="float64",
+                                     load_128=False))
+    assert report.violations(kernels(name="gp_interpolate_kernel", dtype="float32",
+                                     store_128=False))
+    assert report.violations(kernels(name="norm_penalty_kernel", dtype="float32",
+                                     store_128=False)) == []  # a reduction writes scalars
+    assert report.violations(kernels()[2:])  # a kernel missing from the library
+
+
+def test_static_gate_no_spills_and_128_bit_accesses():
+    """scripts/sass_report.py over the built library, for each SASS architecture of the recorded
+    arch list: no stack, local memory or spill in any float32/float16/bfloat16 kernel, 128-bit
+    loads in every kernel and 128-bit stores in every kernel that writes arrays."""
+    _require_cuda_build()
+    report = _sass_report()
+    cuobjdump = report.find_cuobjdump()
+    if cuobjdump is None:
+        assert not os.environ.get("CI"), "cuobjdump not found: the static gate cannot run in CI"
+        pytest.skip("cuobjdump not found (CUDA toolkit or triton's bundle)")
+    import gankernels._C as ext
+
+    failures = []
+    for sm, _ in _arch_list():
+        arch = f"sm_{sm}"
+        kernels = report.read_kernels(cuobjdump, ext.__file__, arch)
+        assert {k.name for k in kernels} == set(report.KERNELS), arch
+        # Every dtype of every kernel is there (clip_ has one kernel for all of them).
+        for name in report.KERNELS:
+            dtypes = {k.dtype for k in kernels if k.name == name}
+            want = {"all"} if name == "clip_kernel" else {"float32", "float64", "float16",
+                                                            "bfloat16"}
+            assert dtypes == want, (arch, name, dtypes)
+        problems = report.violations(kernels)
+        if problems:
+            failures.append(report.markdown(kernels, arch, ext.__file__, problems))
+    assert not failures, "\n" + "\n".join(failures)
+
+
 # ---- GPU: CUDA-specific edges ------------------------------------------------------------------
 
 
@@ -180,19 +260,24 @@ def _ops():
 
 
 @needs_gpu
-def test_clip_multi_tensor_chunk_edges():
-    """Sizes at the 65536-element chunk +- 1, an empty tensor, more tensors than one launch
-    holds (64), more blocks than one launch holds (320 chunks), mixed dtypes, inf and NaN."""
+@pytest.mark.parametrize("big", [False, True], ids=["adaptive-chunk", "full-chunk"])
+def test_clip_multi_tensor_chunk_edges(big):
+    """Sizes at the full 65536-element chunk +- 1, an empty tensor, more tensors than one launch
+    holds, mixed dtypes, inf, NaN, bases that are not 16-byte aligned. The chunk size follows
+    the list's total (csrc/cuda/launch_plan.h clip_chunk_size): with `big`, a 40 M-element
+    tensor makes it the full 65536, so the 65536 +- 1 sizes sit on chunk edges."""
     _require_cuda_build()
     chunk = 65536
     gen = torch.Generator(device="cuda").manual_seed(0)
-    sizes = [1, chunk - 1, chunk, chunk + 1, 0, 3 * chunk + 7, 320 * chunk + 5]
-    sizes += [17 + i for i in range(150)]  # many small tensors: several launches' worth
+    sizes = [1, chunk - 1, chunk, chunk + 1, 0, 3 * chunk + 7, (320 if big else 3) * chunk + 5]
+    sizes += [17 + i for i in range(450)]  # many small tensors: more than one launch holds
+    if big:
+        sizes.append(40_000_000)
     dtypes = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
     params = []
     for i, n in enumerate(sizes):
-        p = torch.randn(n, device="cuda", generator=gen, dtype=torch.float32) * 0.02
-        p = p.to(dtypes[i % len(dtypes)])
+        p = torch.randn(n + i % 3, device="cuda", generator=gen, dtype=torch.float32) * 0.02
+        p = p.to(dtypes[i % len(dtypes)])[i % 3:]  # storage offset 0, 1 or 2: unaligned bases
         if n > 10:
             p[3], p[4], p[5] = float("inf"), float("-inf"), float("nan")
         params.append(p)
@@ -207,10 +292,12 @@ def test_clip_multi_tensor_chunk_edges():
 
 
 @needs_gpu
-@pytest.mark.parametrize("shape", [(2, 1_000_003), (100_000, 3), (7, 1001), (300, 300)])
+@pytest.mark.parametrize(
+    "shape", [(2, 1_000_003), (40, 200_003), (100_000, 3), (65536, 784), (7, 1001), (300, 300)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_norm_penalty_split_team_and_unaligned(shape, dtype):
-    """Split mode (few large samples), team mode (many small ones), and a base pointer that is
+    """Split mode (few large samples, each sample finished by the block of its last chunk), team
+    mode (many small samples, or more samples than resident warps), and a base pointer that is
     not 16-byte aligned (a dense view at storage offset 1)."""
     _require_cuda_build()
     b, n = shape
@@ -232,7 +319,7 @@ def test_norm_penalty_split_team_and_unaligned(shape, dtype):
 
 
 @needs_gpu
-@pytest.mark.parametrize("shape", [(3, 400_001), (50_000, 5)])
+@pytest.mark.parametrize("shape", [(3, 400_001), (50_000, 5), (65536, 784), (24, 100_003)])
 def test_gp_interpolate_backward_eps_gradient_and_mixed_eps_dtype(shape):
     _require_cuda_build()
     real = torch.randn(shape, device="cuda")

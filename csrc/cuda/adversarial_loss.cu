@@ -55,10 +55,11 @@ DevTerm<acc_t> dev_term(const Term& t) {
 template <typename scalar_t>
 struct LossArgs {
   using acc_t = opmath_t<scalar_t>;
-  const scalar_t* real;  // nullptr when the loss does not read v_r
-  const scalar_t* fake;
+  const scalar_t* __restrict__ real;  // nullptr when the loss does not read v_r
+  const scalar_t* __restrict__ fake;
   int64_t n_real, n_fake;
-  bool aligned_real, aligned_fake;
+  // 1 / n, from the host: a float division in the kernel would bring its out-of-line slow path.
+  opmath_t<scalar_t> inv_n_real, inv_n_fake;
   int blocks_real, blocks_fake;  // blocks sharing each array; a 1-block grid does both
   DevTerm<acc_t> term_real, term_fake;
   bool use_real, relativistic;
@@ -66,23 +67,29 @@ struct LossArgs {
 
 // What a reduction launch sums per element, and where its result goes.
 enum class Stage : int {
-  Means,        // v                       -> stats[0] = m_r, stats[1] = m_g
-  Loss,         // F(v - shift)            -> *loss
-  DerivMeans,   // F'(v - shift)           -> stats[2] = D_r, stats[3] = D_g
+  Means,       // v                       -> stats[0] = m_r, stats[1] = m_g
+  Loss,        // F(v - shift)            -> *loss
+  DerivMeans,  // F'(v - shift)           -> stats[2] = D_r, stats[3] = D_g
+};
+
+// The relativistic statistics: the two means, and the means of the two derivatives.
+template <typename acc_t>
+struct RelStats {
+  acc_t mean_r, mean_g, deriv_r, deriv_g;
 };
 
 // This thread's share of sum_k eval(x_k) over one array, which `blocks` blocks starting at
-// `first` walk together (zero for the other blocks).
-template <typename scalar_t, typename Eval>
+// `first` walk together (zero for the other blocks), `Unroll` packs in flight.
+template <int Unroll, typename scalar_t, typename Eval>
 __device__ __forceinline__ opmath_t<scalar_t> share_sum(const scalar_t* __restrict__ x, int64_t n,
-                                                        bool aligned, int first, int blocks,
-                                                        Eval&& eval) {
+                                                        int first, int blocks, Eval&& eval) {
   using acc_t = opmath_t<scalar_t>;
   acc_t acc = 0;
   const int b = static_cast<int>(blockIdx.x) - first;
   if (x == nullptr || b < 0 || b >= blocks) return acc;
-  for_range<Vec<scalar_t>::size>(
-      0, n, b * kBlock + threadIdx.x, blocks * kBlock, aligned,
+  for_range<Vec<scalar_t>::size, Unroll>(
+      0, n, static_cast<int64_t>(b) * kBlock + threadIdx.x, static_cast<int64_t>(blocks) * kBlock,
+      phase_of(x),
       [&](int64_t k) {
         const Pack<scalar_t> p = load_pack(x + k);
 #pragma unroll
@@ -92,69 +99,85 @@ __device__ __forceinline__ opmath_t<scalar_t> share_sum(const scalar_t* __restri
   return acc;
 }
 
-// Sums of eval_r over v_r and eval_g over v_g, each block-reduced (valid in every thread).
-template <typename scalar_t, typename EvalR, typename EvalG>
-__device__ __forceinline__ void block_side_sums(const LossArgs<scalar_t>& a, EvalR&& eval_r,
-                                                EvalG&& eval_g, opmath_t<scalar_t>& sum_r,
-                                                opmath_t<scalar_t>& sum_g) {
-  const int first_fake = static_cast<int>(gridDim.x) - a.blocks_fake;
-  sum_r = block_sum<kBlock>(share_sum(a.use_real ? a.real : nullptr, a.n_real, a.aligned_real, 0,
-                                      a.blocks_real, eval_r));
-  sum_g = block_sum<kBlock>(share_sum(a.fake, a.n_fake, a.aligned_fake, first_fake,
-                                      a.blocks_fake, eval_g));
+// This thread's share of the stage's sum over one array: v (Means), F(v - shift) (Loss) or
+// F'(v - shift) (DerivMeans), with F chosen once, outside the loop.
+template <Stage S, typename scalar_t>
+__device__ __forceinline__ opmath_t<scalar_t> stage_share(const scalar_t* x, int64_t n, int first,
+                                                          int blocks, Fn fn,
+                                                          opmath_t<scalar_t> shift) {
+  using acc_t = opmath_t<scalar_t>;
+  if constexpr (S == Stage::Means) {
+    return share_sum<4>(x, n, first, blocks, [](acc_t v) { return v; });
+  } else {
+    // Two packs in flight where F is evaluated: at four, some instantiations spilled.
+    return with_fn(fn, [&](auto tag) {
+      constexpr Fn F = decltype(tag)::value;
+      return share_sum<2>(x, n, first, blocks, [&](acc_t v) {
+        return S == Stage::Loss ? fn_value(F, v - shift) : fn_deriv(F, v - shift);
+      });
+    });
+  }
 }
 
-// The relativistic statistics of a single-block launch, computed in-block: stats[0..1] the
-// means, and with `derivs` stats[2..3] the derivative means.
+// The stage's sums over v_r and v_g, each block-reduced (valid in every thread).
+template <Stage S, typename scalar_t>
+__device__ __forceinline__ void block_stage_sums(const LossArgs<scalar_t>& a,
+                                                 opmath_t<scalar_t> shift_r,
+                                                 opmath_t<scalar_t> shift_g,
+                                                 opmath_t<scalar_t>& sum_r,
+                                                 opmath_t<scalar_t>& sum_g) {
+  const int first_fake = static_cast<int>(gridDim.x) - a.blocks_fake;
+  sum_r = block_sum<kBlock>(stage_share<S>(a.use_real ? a.real : nullptr, a.n_real, 0,
+                                           a.blocks_real, a.term_real.fn, shift_r));
+  sum_g = block_sum<kBlock>(
+      stage_share<S>(a.fake, a.n_fake, first_fake, a.blocks_fake, a.term_fake.fn, shift_g));
+}
+
+// The relativistic statistics of a single-block launch, computed in-block: the means, and with
+// `derivs` the derivative means.
 template <typename scalar_t>
-__device__ void block_relativistic_stats(const LossArgs<scalar_t>& a, bool derivs,
-                                         opmath_t<scalar_t>* stats) {
+__device__ __forceinline__ RelStats<opmath_t<scalar_t>> block_relativistic_stats(
+    const LossArgs<scalar_t>& a, bool derivs) {
   using acc_t = opmath_t<scalar_t>;
+  RelStats<acc_t> st{};
   acc_t sr, sg;
-  block_side_sums(a, [](acc_t v) { return v; }, [](acc_t v) { return v; }, sr, sg);
-  stats[0] = sr / static_cast<acc_t>(a.n_real);
-  stats[1] = sg / static_cast<acc_t>(a.n_fake);
-  if (!derivs) return;
-  const acc_t shift_r = a.term_real.shift + stats[1], shift_g = a.term_fake.shift + stats[0];
-  block_side_sums(
-      a, [&](acc_t v) { return fn_deriv(a.term_real.fn, v - shift_r); },
-      [&](acc_t v) { return fn_deriv(a.term_fake.fn, v - shift_g); }, sr, sg);
-  stats[2] = sr / static_cast<acc_t>(a.n_real);
-  stats[3] = sg / static_cast<acc_t>(a.n_fake);
+  block_stage_sums<Stage::Means>(a, acc_t(0), acc_t(0), sr, sg);
+  st.mean_r = sr * a.inv_n_real;
+  st.mean_g = sg * a.inv_n_fake;
+  if (derivs) {
+    block_stage_sums<Stage::DerivMeans>(a, a.term_real.shift + st.mean_g,
+                                        a.term_fake.shift + st.mean_r, sr, sg);
+    st.deriv_r = sr * a.inv_n_real;
+    st.deriv_g = sg * a.inv_n_fake;
+  }
+  return st;
 }
 
 // One reduction stage over both arrays. partials: [2 * gridDim.x]; stats: [4] (read for the
 // shifts of a relativistic Loss / DerivMeans stage, written by Means / DerivMeans); with a
 // 1-block grid and stats == nullptr, a relativistic Loss stage computes its means in-block.
-template <typename scalar_t>
-__global__ void __launch_bounds__(kBlock)
-    adversarial_reduce_kernel(LossArgs<scalar_t> a, Stage stage, opmath_t<scalar_t>* stats,
+template <typename scalar_t, Stage S>
+__global__ void __launch_bounds__(kBlock, 4)
+    adversarial_reduce_kernel(LossArgs<scalar_t> a, opmath_t<scalar_t>* stats,
                               opmath_t<scalar_t>* __restrict__ loss,
                               opmath_t<scalar_t>* __restrict__ partials, unsigned* counter) {
   using acc_t = opmath_t<scalar_t>;
   acc_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
-  if (a.relativistic && stage != Stage::Means) {
-    acc_t local[4];
-    const acc_t* s = stats;
-    if (s == nullptr) {  // single block: the means first, in-block
-      block_relativistic_stats(a, /*derivs=*/false, local);
-      s = local;
+  if (S != Stage::Means && a.relativistic) {
+    acc_t mean_r, mean_g;
+    if (stats == nullptr) {  // single block: the means first, in-block
+      const RelStats<acc_t> st = block_relativistic_stats(a, /*derivs=*/false);
+      mean_r = st.mean_r;
+      mean_g = st.mean_g;
+    } else {
+      mean_r = stats[0];
+      mean_g = stats[1];
     }
-    shift_r += s[1];
-    shift_g += s[0];
+    shift_r += mean_g;
+    shift_g += mean_r;
   }
   acc_t sr, sg;
-  if (stage == Stage::Means) {
-    block_side_sums(a, [](acc_t v) { return v; }, [](acc_t v) { return v; }, sr, sg);
-  } else if (stage == Stage::Loss) {
-    block_side_sums(
-        a, [&](acc_t v) { return fn_value(a.term_real.fn, v - shift_r); },
-        [&](acc_t v) { return fn_value(a.term_fake.fn, v - shift_g); }, sr, sg);
-  } else {
-    block_side_sums(
-        a, [&](acc_t v) { return fn_deriv(a.term_real.fn, v - shift_r); },
-        [&](acc_t v) { return fn_deriv(a.term_fake.fn, v - shift_g); }, sr, sg);
-  }
+  block_stage_sums<S>(a, shift_r, shift_g, sr, sg);
   if (gridDim.x > 1) {
     if (threadIdx.x == 0) {
       partials[2 * blockIdx.x] = sr;
@@ -170,17 +193,45 @@ __global__ void __launch_bounds__(kBlock)
     sg = block_sum<kBlock>(g);
   }
   if (threadIdx.x != 0) return;
-  const acc_t mean_r = a.use_real ? sr / static_cast<acc_t>(a.n_real) : acc_t(0);
-  const acc_t mean_g = sg / static_cast<acc_t>(a.n_fake);
-  if (stage == Stage::Loss) {
+  const acc_t mean_r = a.use_real ? sr * a.inv_n_real : acc_t(0);
+  const acc_t mean_g = sg * a.inv_n_fake;
+  if constexpr (S == Stage::Loss) {
     acc_t value = a.term_fake.sign * mean_g + a.term_fake.constant;
     if (a.use_real) value += a.term_real.sign * mean_r + a.term_real.constant;
     *loss = value;
   } else {
-    const int at = stage == Stage::Means ? 0 : 2;
+    constexpr int at = S == Stage::Means ? 0 : 2;
     stats[at] = mean_r;
     stats[at + 1] = mean_g;
   }
+}
+
+// out_k = gl * (scale * F'(x_k - shift) + add) over this thread's share of one array, with F
+// chosen once, outside the loop.
+template <typename scalar_t>
+__device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
+                                           scalar_t* __restrict__ out, int64_t n, int64_t lane,
+                                           int64_t team, Fn fn, opmath_t<scalar_t> gl,
+                                           opmath_t<scalar_t> scale, opmath_t<scalar_t> shift,
+                                           opmath_t<scalar_t> add) {
+  using acc_t = opmath_t<scalar_t>;
+  constexpr int V = Vec<scalar_t>::size;
+  with_fn(fn, [&](auto tag) {
+    constexpr Fn F = decltype(tag)::value;
+    const auto grad = [&](acc_t v) {
+      return static_cast<scalar_t>(gl * (scale * fn_deriv(F, v - shift) + add));
+    };
+    for_range<V>(
+        0, n, lane, team, common_phase(phase_of(x), phase_of(out)),
+        [&](int64_t k) {
+          const Pack<scalar_t> p = load_pack(x + k);
+          Pack<scalar_t> y;
+#pragma unroll
+          for (int j = 0; j < V; ++j) y.v[j] = grad(static_cast<acc_t>(p.v[j]));
+          store_pack(out + k, y);
+        },
+        [&](int64_t k) { out[k] = grad(static_cast<acc_t>(x[k])); });
+  });
 }
 
 // grad_x = grad_loss * (sign_x / N_x * F_x'(x - shift_x) + add_x), elementwise over both
@@ -189,49 +240,38 @@ __global__ void __launch_bounds__(kBlock)
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
     adversarial_grad_kernel(LossArgs<scalar_t> a, const opmath_t<scalar_t>* __restrict__ grad_loss,
-                            const opmath_t<scalar_t>* stats, scalar_t* __restrict__ grad_real,
-                            scalar_t* __restrict__ grad_fake, int64_t n_grad_real,
-                            bool aligned_gr, bool aligned_gf) {
+                            const opmath_t<scalar_t>* __restrict__ stats,
+                            scalar_t* __restrict__ grad_real, scalar_t* __restrict__ grad_fake,
+                            int64_t n_grad_real) {
   using acc_t = opmath_t<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   const acc_t gl = *grad_loss;
   acc_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
   acc_t add_r = 0, add_g = 0;
   if (a.relativistic) {
-    acc_t local[4];
-    const acc_t* s = stats;
-    if (s == nullptr) {
-      block_relativistic_stats(a, /*derivs=*/true, local);
-      s = local;
+    RelStats<acc_t> st;
+    if (stats == nullptr) {
+      st = block_relativistic_stats(a, /*derivs=*/true);
+    } else {
+      st = {stats[0], stats[1], stats[2], stats[3]};
     }
-    shift_r += s[1];
-    shift_g += s[0];
+    shift_r += st.mean_g;
+    shift_g += st.mean_r;
     // d/dx_k of sign_y * mean_j F_y(y_j - m_x) = -sign_y * mean_j F_y'(y_j - m_x) / N_x.
-    add_r = -a.term_fake.sign * s[3] / static_cast<acc_t>(a.n_real);
-    add_g = -a.term_real.sign * s[2] / static_cast<acc_t>(a.n_fake);
+    add_r = -a.term_fake.sign * st.deriv_g * a.inv_n_real;
+    add_g = -a.term_real.sign * st.deriv_r * a.inv_n_fake;
   }
 
   // v_r's share: blocks [0, blocks_real).
   if (grad_real != nullptr && static_cast<int>(blockIdx.x) < a.blocks_real) {
-    const int lane = blockIdx.x * kBlock + threadIdx.x, team = a.blocks_real * kBlock;
+    const int64_t lane = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x;
+    const int64_t team = static_cast<int64_t>(a.blocks_real) * kBlock;
     if (a.use_real) {
-      const acc_t scale = a.term_real.sign / static_cast<acc_t>(a.n_real);
-      const auto grad = [&](acc_t v) {
-        return static_cast<scalar_t>(gl * (scale * fn_deriv(a.term_real.fn, v - shift_r) + add_r));
-      };
-      for_range<V>(
-          0, a.n_real, lane, team, a.aligned_real && aligned_gr,
-          [&](int64_t k) {
-            const Pack<scalar_t> x = load_pack(a.real + k);
-            Pack<scalar_t> y;
-#pragma unroll
-            for (int j = 0; j < V; ++j) y.v[j] = grad(static_cast<acc_t>(x.v[j]));
-            store_pack(grad_real + k, y);
-          },
-          [&](int64_t k) { grad_real[k] = grad(static_cast<acc_t>(a.real[k])); });
+      grad_share(a.real, grad_real, a.n_real, lane, team, a.term_real.fn, gl,
+                 a.term_real.sign * a.inv_n_real, shift_r, add_r);
     } else {
       for_range<V>(
-          0, n_grad_real, lane, team, aligned_gr,
+          0, n_grad_real, lane, team, phase_of(grad_real),
           [&](int64_t k) {
             Pack<scalar_t> y;
 #pragma unroll
@@ -244,21 +284,9 @@ __global__ void __launch_bounds__(kBlock)
   // v_g's share: the last blocks_fake blocks.
   const int b = static_cast<int>(blockIdx.x) - (static_cast<int>(gridDim.x) - a.blocks_fake);
   if (b >= 0) {
-    const acc_t scale = a.term_fake.sign / static_cast<acc_t>(a.n_fake);
-    const auto grad = [&](acc_t v) {
-      return static_cast<scalar_t>(gl * (scale * fn_deriv(a.term_fake.fn, v - shift_g) + add_g));
-    };
-    for_range<V>(
-        0, a.n_fake, b * kBlock + threadIdx.x, a.blocks_fake * kBlock,
-        a.aligned_fake && aligned_gf,
-        [&](int64_t k) {
-          const Pack<scalar_t> x = load_pack(a.fake + k);
-          Pack<scalar_t> y;
-#pragma unroll
-          for (int j = 0; j < V; ++j) y.v[j] = grad(static_cast<acc_t>(x.v[j]));
-          store_pack(grad_fake + k, y);
-        },
-        [&](int64_t k) { grad_fake[k] = grad(static_cast<acc_t>(a.fake[k])); });
+    grad_share(a.fake, grad_fake, a.n_fake, static_cast<int64_t>(b) * kBlock + threadIdx.x,
+               static_cast<int64_t>(a.blocks_fake) * kBlock, a.term_fake.fn, gl,
+               a.term_fake.sign * a.inv_n_fake, shift_g, add_g);
   }
 }
 
@@ -276,16 +304,15 @@ Tensor dense(const Tensor& t) { return t.is_non_overlapping_and_dense() ? t : t.
 
 // Blocks for one array of a multi-block launch: about four packs per thread, at most half the
 // resident blocks each.
-int blocks_for(int64_t n, int vec, c10::DeviceIndex device) {
+int blocks_for(int64_t n, int vec, int64_t resident) {
   if (n == 0) return 0;
   const int64_t per_block = static_cast<int64_t>(kBlock) * vec * 4;
-  return static_cast<int>(
-      std::max<int64_t>(1, std::min(ceil_div(n, per_block), resident_blocks(device) / 2)));
+  return static_cast<int>(std::max<int64_t>(1, std::min(ceil_div(n, per_block), resident / 2)));
 }
 
 template <typename scalar_t>
 LossArgs<scalar_t> loss_args(const Plan& plan, const Tensor& real, const Tensor& fake,
-                             bool single_block, c10::DeviceIndex device) {
+                             bool single_block, int64_t resident) {
   using acc_t = opmath_t<scalar_t>;
   LossArgs<scalar_t> a{};
   a.use_real = plan.use_real;
@@ -294,19 +321,19 @@ LossArgs<scalar_t> loss_args(const Plan& plan, const Tensor& real, const Tensor&
   a.term_fake = dev_term<acc_t>(plan.fake);
   a.fake = fake.const_data_ptr<scalar_t>();
   a.n_fake = fake.numel();
-  a.aligned_fake = aligned16(a.fake);
+  a.inv_n_fake = static_cast<acc_t>(1.0 / static_cast<double>(a.n_fake));
   if (real.defined()) {
     a.real = real.const_data_ptr<scalar_t>();
     a.n_real = real.numel();
-    a.aligned_real = aligned16(a.real);
+    a.inv_n_real = static_cast<acc_t>(1.0 / static_cast<double>(a.n_real));
   }
   constexpr int V = Vec<scalar_t>::size;
   if (single_block) {
     a.blocks_real = 1;
     a.blocks_fake = 1;
   } else {
-    a.blocks_real = blocks_for(a.n_real, V, device);
-    a.blocks_fake = blocks_for(a.n_fake, V, device);
+    a.blocks_real = blocks_for(a.n_real, V, resident);
+    a.blocks_fake = blocks_for(a.n_fake, V, resident);
   }
   return a;
 }
@@ -318,7 +345,7 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
   const c10::cuda::CUDAGuard guard(fake_out.device());
   const Tensor fake = dense(fake_out);
   const Tensor real = plan.use_real ? dense(*real_out) : Tensor();
-  const auto acc = acc_scalar_type(fake_out.scalar_type());
+  const auto acc = opmath_scalar_type(fake_out.scalar_type());
   Tensor loss = at::empty({}, fake_out.options().dtype(acc));
   const int64_t total = fake.numel() + (real.defined() ? real.numel() : 0);
   const bool single = total <= kSmall;
@@ -328,10 +355,12 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
                                   "adversarial_loss", [&] {
     using acc_t = opmath_t<scalar_t>;
-    const LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, device);
+    const int64_t resident =
+        resident_blocks(adversarial_reduce_kernel<scalar_t, Stage::Loss>, kBlock, device);
+    const LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
     if (single) {
-      adversarial_reduce_kernel<scalar_t><<<1, kBlock, 0, stream>>>(
-          args, Stage::Loss, nullptr, loss.mutable_data_ptr<acc_t>(), nullptr, nullptr);
+      adversarial_reduce_kernel<scalar_t, Stage::Loss><<<1, kBlock, 0, stream>>>(
+          args, nullptr, loss.mutable_data_ptr<acc_t>(), nullptr, nullptr);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
@@ -343,13 +372,13 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
     C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
     unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
     if (plan.relativistic) {
-      adversarial_reduce_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-          args, Stage::Means, stats, nullptr, stats + 4, counter);
+      adversarial_reduce_kernel<scalar_t, Stage::Means><<<grid, kBlock, 0, stream>>>(
+          args, stats, nullptr, stats + 4, counter);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       ++counter;
     }
-    adversarial_reduce_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        args, Stage::Loss, stats, loss.mutable_data_ptr<acc_t>(), stats + 4, counter);
+    adversarial_reduce_kernel<scalar_t, Stage::Loss><<<grid, kBlock, 0, stream>>>(
+        args, stats, loss.mutable_data_ptr<acc_t>(), stats + 4, counter);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return loss;
@@ -371,7 +400,7 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
   check_adversarial_loss_grad(grad_loss, fake_out);
 
   const c10::cuda::CUDAGuard guard(fake_out.device());
-  const auto acc = acc_scalar_type(fake_out.scalar_type());
+  const auto acc = opmath_scalar_type(fake_out.scalar_type());
   // Stays on the device: the kernel reads it. A no-op (no launch) on the autograd path.
   const Tensor gl = grad_loss.to(acc);
   const Tensor fake = dense(fake_out);
@@ -392,11 +421,12 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
                                   "adversarial_loss_backward", [&] {
     using acc_t = opmath_t<scalar_t>;
-    LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, device);
+    const int64_t resident = resident_blocks(adversarial_grad_kernel<scalar_t>, kBlock, device);
+    LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
     if (!plan.use_real && !single) {
       // Blocks to write the zero gradient of an unread v_r.
-      args.blocks_real = real.defined() ? blocks_for(real.numel(), Vec<scalar_t>::size, device)
-                                        : 0;
+      args.blocks_real =
+          real.defined() ? blocks_for(real.numel(), Vec<scalar_t>::size, resident) : 0;
     }
     if (!real.defined()) args.blocks_real = 0;
     const int grid = single ? 1 : args.blocks_real + args.blocks_fake;
@@ -412,17 +442,16 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
       Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
       C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
       unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
-      adversarial_reduce_kernel<scalar_t><<<rgrid, kBlock, 0, stream>>>(
-          args, Stage::Means, s, nullptr, s + 4, counter);
+      adversarial_reduce_kernel<scalar_t, Stage::Means><<<rgrid, kBlock, 0, stream>>>(
+          args, s, nullptr, s + 4, counter);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      adversarial_reduce_kernel<scalar_t><<<rgrid, kBlock, 0, stream>>>(
-          args, Stage::DerivMeans, s, nullptr, s + 4, counter + 1);
+      adversarial_reduce_kernel<scalar_t, Stage::DerivMeans><<<rgrid, kBlock, 0, stream>>>(
+          args, s, nullptr, s + 4, counter + 1);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       stats = s;
     }
     adversarial_grad_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        args, gl.const_data_ptr<acc_t>(), stats, grp, gfp, n_grad_real,
-        grp == nullptr || aligned16(grp), aligned16(gfp));
+        args, gl.const_data_ptr<acc_t>(), stats, grp, gfp, n_grad_real);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   if (!gf_out.is_same(gf_buf)) gf_out.copy_(gf_buf);

@@ -2,20 +2,20 @@
 // tensors, returning the count of elements left at +-c.
 //
 // The multi-tensor pattern (as apex / PyTorch's MultiTensorApply): tensor addresses, sizes and
-// bounds are packed into a kernel-argument struct (under the classic 4 KB parameter limit),
-// each block clamps one chunk of kChunk elements of one tensor; when the struct is full of
-// tensors or blocks, it is launched and the half-finished tensor is carried over into the next
-// launch. A DCGAN critic's parameter list is one launch. Empty tensors are skipped.
+// bounds are packed into the kernel-argument struct, each block clamps one chunk of one tensor;
+// when the struct is full of tensors or blocks, it is launched and the half-finished tensor is
+// carried over into the next launch (launch_plan.h plan_clip_launches, tested on the host).
+// With CUDA 12.1 or later the struct uses the larger kernel-parameter space (32,764 bytes), so
+// a long list takes a few launches, not dozens. The chunk size follows the list's total size
+// and the kernel's occupancy, so that a DCGAN-sized list (~3 M elements) still gives every SM
+// its blocks. Empty tensors are skipped.
 //
-// The clamp works on bit patterns, so float64/32/16 and bfloat16 tensors - mixed in one list -
-// share one launch. With m = bits & ~sign and rc = the bits of c rounded to the tensor's dtype
-// (as torch rounds a clamp bound):
-//   rc <= m <= inf  ->  at or beyond +-c (infinities included): write sign | rc, count it;
-//   m < rc          ->  inside (-c, c): unchanged (and not written back);
-//   m > inf         ->  NaN: unchanged, as torch.clamp propagates NaN.
-// That is exactly torch.clamp(w, -c, c) and the count of |w| == c afterwards (the CPU kernel,
-// csrc/cpu/clip.cpp, uses the same rule). A 16-byte pack is stored only when one of its words
-// changed, so a mostly unsaturated critic costs little more than a read.
+// The clamp works on bit patterns (clip_bound.h clamp_bits, shared with the CPU kernel), so
+// float64/32/16 and bfloat16 tensors - mixed in one list - share one launch. That is exactly
+// torch.clamp(w, -c, c) (NaN kept) and the count of |w| == c afterwards. Each chunk is walked in
+// 128-bit packs after a short scalar head that reaches a 16-byte boundary, so a tensor whose
+// base is not aligned still vectorises; a pack is stored only when one of its words changed,
+// so a mostly unsaturated critic costs little more than a read.
 //
 // The count: each block adds its integer total to one int64 with an integer atomic, so the
 // result is exact and independent of the order (deterministic). One 8-byte memset zeroes it.
@@ -37,9 +37,21 @@ namespace {
 using at::Tensor;
 
 constexpr int kClipBlock = 512;
-constexpr int64_t kChunk = 65536;  // elements per block; a multiple of every pack size
-constexpr int kMaxTensors = 64;
-constexpr int kMaxBlocks = 320;
+// Chunk sizes: at least a 16-byte pack per thread, at most 64 Ki elements; a multiple of a
+// whole block's worth of elements, which is a multiple of every pack width.
+constexpr int64_t kMinChunk = 4 * kClipBlock;
+constexpr int64_t kMaxChunk = 65536;
+
+#if defined(CUDART_VERSION) && CUDART_VERSION >= 12010
+// CUDA 12.1+ on Volta and later: kernel parameters up to 32,764 bytes.
+constexpr size_t kParamBytes = 32764;
+constexpr int kMaxTensors = 384;
+constexpr int kMaxBlocks = 2560;
+#else
+constexpr size_t kParamBytes = 4096;
+constexpr int kMaxTensors = 48;
+constexpr int kMaxBlocks = 400;
+#endif
 
 // The kernel-argument metadata of one launch.
 struct ClipMeta {
@@ -47,37 +59,29 @@ struct ClipMeta {
   int64_t numel[kMaxTensors];            // its element count
   uint64_t rc[kMaxTensors];              // bits of c rounded to its dtype
   uint64_t inf[kMaxTensors];             // bits of +inf in its dtype
+  int64_t chunk;                         // elements per block
+  uint16_t block_to_tensor[kMaxBlocks];  // block b clamps tensor block_to_tensor[b] ...
+  int32_t block_to_chunk[kMaxBlocks];    // ... from element block_to_chunk[b] * chunk
   uint8_t width[kMaxTensors];            // bytes per element: 2, 4 or 8
-  uint8_t block_to_tensor[kMaxBlocks];   // block b clamps tensor block_to_tensor[b] ...
-  int32_t block_to_chunk[kMaxBlocks];    // ... from element block_to_chunk[b] * kChunk
 };
-// Kernel parameters: the metadata plus the count pointer, under 4 KB.
-static_assert(sizeof(ClipMeta) + sizeof(void*) <= 4096, "clip_ metadata exceeds 4 KB");
+// Kernel parameters: the metadata plus the count pointer.
+static_assert(sizeof(ClipMeta) + sizeof(void*) <= kParamBytes, "clip_ metadata too large");
+static_assert(kMaxTensors <= 65536, "block_to_tensor is 16-bit");
 
-template <typename U>
-__device__ __forceinline__ bool clamp_word(U& u, U rc, U inf) {
-  constexpr U kMag = static_cast<U>(~U(0) >> 1);
-  constexpr U kSign = static_cast<U>(~kMag);
-  const U m = static_cast<U>(u & kMag);
-  const bool sat = (m >= rc) & (m <= inf);
-  if (sat) u = static_cast<U>((u & kSign) | rc);
-  return sat;
-}
-
-// Clamps n words at p (this block's chunk) and returns this thread's count.
+// Clamps the n words at p (this block's chunk) and returns this thread's count.
 template <typename U>
 __device__ __forceinline__ int clamp_chunk(U* p, int64_t n, U rc, U inf) {
   constexpr int V = Vec<U>::size;
   int count = 0;
   for_range<V>(
-      0, n, threadIdx.x, kClipBlock, aligned16(p),
+      0, n, threadIdx.x, kClipBlock, phase_of(p),
       [&](int64_t k) {
         Pack<U> x = load_pack(p + k);
         bool changed = false;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
           const U before = x.v[j];
-          count += clamp_word(x.v[j], rc, inf);
+          count += clamp_bits(x.v[j], rc, inf);
           changed |= x.v[j] != before;
         }
         if (changed) store_pack(p + k, x);
@@ -85,30 +89,31 @@ __device__ __forceinline__ int clamp_chunk(U* p, int64_t n, U rc, U inf) {
       [&](int64_t k) {
         U u = p[k];
         const U before = u;
-        count += clamp_word(u, rc, inf);
+        count += clamp_bits(u, rc, inf);
         if (u != before) p[k] = u;
       });
   return count;
 }
 
-__global__ void __launch_bounds__(kClipBlock)
-    clip_kernel(ClipMeta meta, unsigned long long* __restrict__ count) {
+// Two blocks per SM: at the three that 512 threads would allow, ptxas capped the registers at 40
+// and spilled.
+__global__ void __launch_bounds__(kClipBlock, 2)
+    clip_kernel(const ClipMeta meta, unsigned long long* __restrict__ count) {
   const int t = meta.block_to_tensor[blockIdx.x];
-  const int64_t begin = static_cast<int64_t>(meta.block_to_chunk[blockIdx.x]) * kChunk;
-  const int64_t n = imin(kChunk, meta.numel[t] - begin);
+  const int64_t begin = static_cast<int64_t>(meta.block_to_chunk[blockIdx.x]) * meta.chunk;
+  const int64_t n = imin(meta.chunk, meta.numel[t] - begin);
+  const int width = meta.width[t];
+  char* const data = static_cast<char*>(meta.addr[t]) + begin * width;
+  const uint64_t rc = meta.rc[t], inf = meta.inf[t];
   int local = 0;
-  switch (meta.width[t]) {
-    case 2:
-      local = clamp_chunk(static_cast<uint16_t*>(meta.addr[t]) + begin, n,
-                          static_cast<uint16_t>(meta.rc[t]), static_cast<uint16_t>(meta.inf[t]));
-      break;
-    case 4:
-      local = clamp_chunk(static_cast<uint32_t*>(meta.addr[t]) + begin, n,
-                          static_cast<uint32_t>(meta.rc[t]), static_cast<uint32_t>(meta.inf[t]));
-      break;
-    default:
-      local = clamp_chunk(static_cast<uint64_t*>(meta.addr[t]) + begin, n, meta.rc[t],
-                          meta.inf[t]);
+  if (width == 2) {
+    local = clamp_chunk(reinterpret_cast<uint16_t*>(data), n, static_cast<uint16_t>(rc),
+                        static_cast<uint16_t>(inf));
+  } else if (width == 4) {
+    local = clamp_chunk(reinterpret_cast<uint32_t*>(data), n, static_cast<uint32_t>(rc),
+                        static_cast<uint32_t>(inf));
+  } else {
+    local = clamp_chunk(reinterpret_cast<uint64_t*>(data), n, rc, inf);
   }
   const int total = block_sum<kClipBlock>(local);
   // Integer addition is associative: the total is the same in any order.
@@ -126,45 +131,38 @@ Segment segment_of(const Tensor& p, double c) {
 }
 
 void launch_segments(const std::vector<Segment>& segments, unsigned long long* count,
-                     cudaStream_t stream) {
-  ClipMeta meta;
-  std::memset(&meta, 0, sizeof(meta));
-  int n_tensors = 0, n_blocks = 0;
-  for (size_t i = 0; i < segments.size(); ++i) {
-    const Segment& s = segments[i];
-    meta.addr[n_tensors] = s.data;
-    meta.numel[n_tensors] = s.n;
-    meta.rc[n_tensors] = s.rc;
-    meta.inf[n_tensors] = s.inf;
-    meta.width[n_tensors] = static_cast<uint8_t>(s.width);
-    ++n_tensors;
-    const int64_t chunks = ceil_div(s.n, kChunk);
-    TORCH_CHECK(chunks <= INT32_MAX, "clip_: a tensor of ", s.n, " elements is too large");
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      meta.block_to_tensor[n_blocks] = static_cast<uint8_t>(n_tensors - 1);
-      meta.block_to_chunk[n_blocks] = static_cast<int32_t>(chunk);
-      ++n_blocks;
-      const bool tensor_done = chunk == chunks - 1;
-      const bool tensors_full = n_tensors == kMaxTensors && tensor_done;
-      const bool blocks_full = n_blocks == kMaxBlocks;
-      const bool last = tensor_done && i + 1 == segments.size();
-      if (!(tensors_full || blocks_full || last)) continue;
-      // The kernel's parameters are copied at launch: `meta` may be refilled right after.
-      clip_kernel<<<n_blocks, kClipBlock, 0, stream>>>(meta, count);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      n_blocks = 0;
-      if (tensor_done) {
-        n_tensors = 0;
-      } else {
-        // Carry the half-finished tensor into slot 0 of the next launch.
-        meta.addr[0] = meta.addr[n_tensors - 1];
-        meta.numel[0] = meta.numel[n_tensors - 1];
-        meta.rc[0] = meta.rc[n_tensors - 1];
-        meta.inf[0] = meta.inf[n_tensors - 1];
-        meta.width[0] = meta.width[n_tensors - 1];
-        n_tensors = 1;
-      }
+                     c10::DeviceIndex device, cudaStream_t stream) {
+  std::vector<int64_t> numel;
+  numel.reserve(segments.size());
+  int64_t total = 0;
+  for (const Segment& s : segments) {
+    numel.push_back(s.n);
+    total += s.n;
+  }
+  const int64_t chunk = clip_chunk_size(total, resident_blocks(clip_kernel, kClipBlock, device),
+                                        kMinChunk, kMaxChunk, kClipBlock);
+  // The metadata struct is large (up to 32 KB): only the entries a launch uses are written.
+  static thread_local ClipMeta meta;
+  meta.chunk = chunk;
+  for (const ClipLaunch& launch : plan_clip_launches(numel, chunk, kMaxTensors, kMaxBlocks)) {
+    for (size_t slot = 0; slot < launch.tensors.size(); ++slot) {
+      const Segment& s = segments[launch.tensors[slot]];
+      meta.addr[slot] = s.data;
+      meta.numel[slot] = s.n;
+      meta.rc[slot] = s.rc;
+      meta.inf[slot] = s.inf;
+      meta.width[slot] = static_cast<uint8_t>(s.width);
     }
+    const size_t blocks = launch.block_slot.size();
+    for (size_t b = 0; b < blocks; ++b) {
+      TORCH_CHECK(launch.block_chunk[b] <= INT32_MAX, "clip_: a tensor of ",
+                  segments[launch.tensors[launch.block_slot[b]]].n, " elements is too large");
+      meta.block_to_tensor[b] = static_cast<uint16_t>(launch.block_slot[b]);
+      meta.block_to_chunk[b] = static_cast<int32_t>(launch.block_chunk[b]);
+    }
+    // The kernel's parameters are copied at launch: `meta` may be refilled right after.
+    clip_kernel<<<static_cast<unsigned>(blocks), kClipBlock, 0, stream>>>(meta, count);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
 
@@ -199,7 +197,7 @@ Tensor clip_cuda(at::TensorList params, double c) {
   }
   if (!segments.empty()) {
     launch_segments(segments, reinterpret_cast<unsigned long long*>(count.data_ptr<int64_t>()),
-                    stream);
+                    device.index(), stream);
   }
   for (size_t k = 0; k < strided.size(); ++k) params[strided[k]].copy_(copies[k]);
   return count;

@@ -6,11 +6,13 @@
 //             c_i = grad_loss * weight / B * phi'(n_i - target) + grad_norms_i,
 //             0 on a zero row; for target == 0, phi'(n) / n is exactly 2 (no division).
 //
-// Forward: ONE kernel launch (plus a 4-byte memset of the completion counter when the grid has
-// more than one block). Per-sample sums of squares either by a team of lanes per sample (many
-// small samples) or by P blocks per sample (few large ones, utils.cuh plan_samples); the last
-// block to finish turns the partials into norms and the loss, adding them in a fixed order:
-// the result is bitwise reproducible on a given GPU, and no float atomics are used.
+// Forward: ONE kernel launch (plus a memset of the completion counters). Per-sample sums of
+// squares either by a team of lanes per sample (small or many samples) or by P blocks per
+// sample (few large ones; launch_plan.h plan_samples). In team mode the last block to finish
+// adds the per-block sums of phi; in split mode the block that finishes a sample's last chunk
+// turns its partials into the norm, and the block that finishes the last sample adds the loss.
+// Every sum is taken in a fixed order: the result is bitwise reproducible on a given GPU, and
+// no float atomics are used.
 // Backward: ONE elementwise launch; grad_loss is read from device memory inside the kernel
 // (never .item(): no host synchronisation). Sums accumulate in float32 for half types (a half
 // square overflows past |g| ~ 256) and in float64 for float64.
@@ -37,7 +39,7 @@ template <typename acc_t>
 struct PenaltyArgs {
   acc_t inv_scale;
   acc_t target;
-  acc_t weight;
+  acc_t weight_over_b;  // weight / B, from the host: a division here would be a slow-path call
   bool one_sided;
 };
 
@@ -48,48 +50,53 @@ __device__ __forceinline__ acc_t phi(acc_t n, const PenaltyArgs<acc_t>& a) {
   return d * d;
 }
 
-// partials: team mode: [gridDim.x] per-block sums of phi; split mode: [B * P] per-chunk sums
-// of squares. norms: [B]; loss: 0-dim.
+// The sum of squares of (inv_scale * g) over this thread's share of [start, end).
+template <typename scalar_t>
+__device__ __forceinline__ opmath_t<scalar_t> sum_squares(const scalar_t* __restrict__ g,
+                                                          int64_t start, int64_t end,
+                                                          int64_t lane, int64_t team, int phase,
+                                                          opmath_t<scalar_t> s) {
+  using acc_t = opmath_t<scalar_t>;
+  constexpr int V = Vec<scalar_t>::size;
+  acc_t acc = 0;
+  for_range<V>(
+      start, end, lane, team, phase,
+      [&](int64_t k) {
+        const Pack<scalar_t> x = load_pack(g + k);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const acc_t v = s * static_cast<acc_t>(x.v[j]);
+          acc += v * v;
+        }
+      },
+      [&](int64_t k) {
+        const acc_t v = s * static_cast<acc_t>(g[k]);
+        acc += v * v;
+      });
+  return acc;
+}
+
+// Team mode: partials [gridDim.x] per-block sums of phi; counters [1].
+// Split mode: partials [B * P] per-chunk sums of squares, sample_phi [B]; counters [B + 1]: one
+// per sample (its chunks), then one for the samples. norms: [B]; loss: 0-dim.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
     norm_penalty_kernel(const scalar_t* __restrict__ g, int64_t B, int64_t N, int team,
-                        int64_t P, int64_t chunk, bool aligned,
-                        PenaltyArgs<opmath_t<scalar_t>> a, opmath_t<scalar_t>* __restrict__ norms,
+                        Divider P, int64_t chunk, int phase, PenaltyArgs<opmath_t<scalar_t>> a,
+                        opmath_t<scalar_t>* __restrict__ norms,
                         opmath_t<scalar_t>* __restrict__ loss,
-                        opmath_t<scalar_t>* __restrict__ partials, unsigned* counter) {
+                        opmath_t<scalar_t>* __restrict__ partials,
+                        opmath_t<scalar_t>* __restrict__ sample_phi, unsigned* counters) {
   using acc_t = opmath_t<scalar_t>;
-  constexpr int V = Vec<scalar_t>::size;
   const acc_t s = a.inv_scale;
 
   if (team <= kWarp) {
-    // Team mode: `team` lanes own a sample. The loop runs while the warp's first team has a
-    // sample, so all 32 lanes reach every shuffle; lanes past B contribute zeros.
-    const int lane = threadIdx.x % team;
-    const int64_t teams_per_block = kBlock / team;
-    const int64_t stride = static_cast<int64_t>(gridDim.x) * teams_per_block;
-    const int64_t my_team = blockIdx.x * teams_per_block + threadIdx.x / team;
-    const int64_t warp_team = blockIdx.x * teams_per_block + (threadIdx.x / kWarp) * (kWarp / team);
+    const TeamWalk t = team_walk(blockIdx.x, gridDim.x, threadIdx.x, team);
     acc_t phi_sum = 0;
-    for (int64_t i = my_team, w = warp_team; w < B; i += stride, w += stride) {
-      acc_t acc = 0;
-      if (i < B) {
-        for_range<V>(
-            i * N, (i + 1) * N, lane, team, aligned,
-            [&](int64_t k) {
-              const Pack<scalar_t> x = load_pack(g + k);
-#pragma unroll
-              for (int j = 0; j < V; ++j) {
-                const acc_t v = s * static_cast<acc_t>(x.v[j]);
-                acc += v * v;
-              }
-            },
-            [&](int64_t k) {
-              const acc_t v = s * static_cast<acc_t>(g[k]);
-              acc += v * v;
-            });
-      }
+    for (int64_t i = t.first, w = t.warp_first; w < B; i += t.stride, w += t.stride) {
+      acc_t acc = i < B ? sum_squares(g, i * N, (i + 1) * N, t.lane, team, phase, s) : acc_t(0);
       acc = team_sum(acc, team);
-      if (i < B && lane == 0) {
+      if (i < B && t.lane == 0) {
         const acc_t n = d_sqrt(acc);
         norms[i] = n;
         phi_sum += phi(n, a);
@@ -97,49 +104,42 @@ __global__ void __launch_bounds__(kBlock)
     }
     phi_sum = block_sum<kBlock>(phi_sum);
     if (threadIdx.x == 0) partials[blockIdx.x] = phi_sum;
-    if (!last_block(counter)) return;
+    if (!last_block(counters)) return;
     acc_t total = 0;
     for (int64_t b = threadIdx.x; b < gridDim.x; b += kBlock) total += __ldcg(partials + b);
     total = block_sum<kBlock>(total);
-    if (threadIdx.x == 0) *loss = a.weight * (total / static_cast<acc_t>(B));
+    if (threadIdx.x == 0) *loss = a.weight_over_b * total;
     return;
   }
 
-  // Split mode: block-sized teams, one chunk of one sample at a time.
-  for (int64_t u = blockIdx.x; u < B * P; u += gridDim.x) {
-    const int64_t i = u / P, p = u - i * P;
-    const int64_t start = i * N + p * chunk;
-    const int64_t end = imin(start + chunk, (i + 1) * N);
-    acc_t acc = 0;
-    for_range<V>(
-        start, end, threadIdx.x, kBlock, aligned,
-        [&](int64_t k) {
-          const Pack<scalar_t> x = load_pack(g + k);
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            const acc_t v = s * static_cast<acc_t>(x.v[j]);
-            acc += v * v;
-          }
-        },
-        [&](int64_t k) {
-          const acc_t v = s * static_cast<acc_t>(g[k]);
-          acc += v * v;
-        });
-    acc = block_sum<kBlock>(acc);
-    if (threadIdx.x == 0) partials[u] = acc;
+  // Split mode: one chunk of one sample at a time. The block that finishes a sample's last
+  // chunk adds its P partials in chunk order, and the block that finishes the last sample adds
+  // the B values of phi: the second pass is spread over the grid, not left to one block.
+  const int64_t n_chunks = static_cast<int64_t>(P.d);
+  for (int64_t u = blockIdx.x; u < B * n_chunks; u += gridDim.x) {
+    const SplitChunk c = split_chunk(u, P, chunk, N);
+    acc_t sq = block_sum<kBlock>(sum_squares(g, c.start, c.end, threadIdx.x, kBlock, phase, s));
+    if (n_chunks > 1) {
+      if (threadIdx.x == 0) partials[u] = sq;
+      if (!last_arrival(counters + c.i, static_cast<unsigned>(n_chunks))) continue;
+      sq = 0;
+#pragma unroll 1
+      for (int64_t p = threadIdx.x; p < n_chunks; p += kBlock) {
+        sq += __ldcg(partials + c.i * n_chunks + p);
+      }
+      sq = block_sum<kBlock>(sq);
+    }
+    if (threadIdx.x == 0) {
+      const acc_t n = d_sqrt(sq);
+      norms[c.i] = n;
+      sample_phi[c.i] = phi(n, a);
+    }
+    if (!last_arrival(counters + B, static_cast<unsigned>(B))) continue;
+    acc_t phi_sum = 0;
+    for (int64_t i = threadIdx.x; i < B; i += kBlock) phi_sum += __ldcg(sample_phi + i);
+    phi_sum = block_sum<kBlock>(phi_sum);
+    if (threadIdx.x == 0) *loss = a.weight_over_b * phi_sum;
   }
-  if (!last_block(counter)) return;
-  // The short second pass: each sample's P partials in chunk order, then the loss.
-  acc_t phi_sum = 0;
-  for (int64_t i = threadIdx.x; i < B; i += kBlock) {
-    acc_t sq = 0;
-    for (int64_t p = 0; p < P; ++p) sq += __ldcg(partials + i * P + p);
-    const acc_t n = d_sqrt(sq);
-    norms[i] = n;
-    phi_sum += phi(n, a);
-  }
-  phi_sum = block_sum<kBlock>(phi_sum);
-  if (threadIdx.x == 0) *loss = a.weight * (phi_sum / static_cast<acc_t>(B));
 }
 
 std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, double weight,
@@ -148,7 +148,7 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
   check_norm_penalty(grad, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
-  const auto acc = acc_scalar_type(grad.scalar_type());
+  const auto acc = opmath_scalar_type(grad.scalar_type());
   const int64_t B = grad.size(0), N = grad.numel() / B;
   Tensor norms = at::empty({B}, grad.options().dtype(acc));
   Tensor loss = at::empty({}, grad.options().dtype(acc));
@@ -165,18 +165,26 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
     using acc_t = opmath_t<scalar_t>;
-    const SamplePlan plan = plan_samples(B, N, Vec<scalar_t>::size, grad.device().index());
-    const int64_t n_partials = plan.split() ? B * plan.P : plan.grid;
-    Tensor partials = at::empty({n_partials}, grad.options().dtype(acc));
+    const auto kernel = norm_penalty_kernel<scalar_t>;
+    const SamplePlan plan = plan_samples(B, N, Vec<scalar_t>::size,
+                                         resident_blocks(kernel, kBlock, grad.device().index()));
+    // One buffer: the partials, then (split mode) the B values of phi.
+    const int64_t n_partials = plan.split() ? (plan.P > 1 ? B * plan.P : 0) : plan.grid;
+    Tensor work = at::empty({n_partials + (plan.split() ? B : 0)}, grad.options().dtype(acc));
+    acc_t* partials = work.mutable_data_ptr<acc_t>();
     Tensor counter_holder;
-    unsigned* counter = plan.grid > 1 ? zeroed_counter(counter_holder, grad, stream) : nullptr;
+    unsigned* counters = nullptr;
+    if (plan.grid > 1 || plan.split()) {
+      counters = zeroed_counters(counter_holder, plan.split() ? B + 1 : 1, grad, stream);
+    }
     const PenaltyArgs<acc_t> args{static_cast<acc_t>(inv_scale), static_cast<acc_t>(target),
-                                  static_cast<acc_t>(weight), one_sided};
+                                  static_cast<acc_t>(weight / static_cast<double>(B)),
+                                  one_sided};
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    norm_penalty_kernel<scalar_t><<<plan.grid, kBlock, 0, stream>>>(
-        gp, B, N, plan.team, plan.P, plan.chunk, aligned16(gp), args,
-        norms.mutable_data_ptr<acc_t>(), loss.mutable_data_ptr<acc_t>(),
-        partials.mutable_data_ptr<acc_t>(), counter);
+    kernel<<<plan.grid, kBlock, 0, stream>>>(
+        gp, B, N, plan.team, Divider(plan.P), plan.chunk, phase_of(gp), args,
+        norms.mutable_data_ptr<acc_t>(), loss.mutable_data_ptr<acc_t>(), partials,
+        partials + n_partials, counters);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {loss, norms};
@@ -186,12 +194,12 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
 
 template <typename acc_t>
 struct BackwardArgs {
-  const acc_t* grad_loss;   // 0-dim, on the device
-  const acc_t* norms;       // [B], element stride norms_stride
-  const acc_t* grad_norms;  // [B] or nullptr, element stride gn_stride (0 when expanded)
+  const acc_t* __restrict__ grad_loss;   // 0-dim, on the device
+  const acc_t* __restrict__ norms;       // [B], element stride norms_stride
+  const acc_t* __restrict__ grad_norms;  // [B] or nullptr, element stride gn_stride (0 if expanded)
   int64_t norms_stride;
   int64_t gn_stride;
-  acc_t weight_over_b;      // weight / B
+  acc_t weight_over_b;  // weight / B
   acc_t target;
   acc_t inv_scale_sq;
   bool one_sided;
@@ -203,56 +211,49 @@ template <typename acc_t>
 __device__ __forceinline__ acc_t sample_coef(int64_t i, acc_t loss_coef,
                                              const BackwardArgs<acc_t>& a) {
   const acc_t n = a.norms[i * a.norms_stride];
+  const acc_t inv_n = n == acc_t(0) ? acc_t(0) : reciprocal(n);
   acc_t ratio;  // phi'(n - target) / n
   if (a.target_zero && isfinite(n)) {
     ratio = acc_t(2);  // phi'(n) / n = 2n / n, exactly, even at n = 0
-  } else if (n == acc_t(0)) {
-    ratio = acc_t(0);
   } else {
     acc_t d = n - a.target;
     if (a.one_sided) d = d_max(d, acc_t(0));
-    ratio = acc_t(2) * d / n;
+    ratio = acc_t(2) * d * inv_n;
   }
   acc_t c = loss_coef * ratio;
-  if (a.grad_norms != nullptr && n != acc_t(0)) c += a.grad_norms[i * a.gn_stride] / n;
+  if (a.grad_norms != nullptr) c += a.grad_norms[i * a.gn_stride] * inv_n;
   return a.inv_scale_sq * c;
 }
 
-// out = coef_i * g over a batch-major buffer; a thread walks packs, and the sample index (and
-// so its coefficient) is recomputed only when a pack crosses into another sample.
+// out = coef_i * g over a batch-major buffer; a thread walks packs, and the sample's coefficient
+// is recomputed only when a pack crosses into another sample.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
     norm_penalty_backward_kernel(const scalar_t* __restrict__ g, scalar_t* __restrict__ out,
-                                 int64_t numel, int64_t N, bool aligned,
+                                 int64_t numel, Divider N, int phase,
                                  BackwardArgs<opmath_t<scalar_t>> a) {
   using acc_t = opmath_t<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   const acc_t loss_coef = *a.grad_loss * a.weight_over_b;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * kBlock;
-  const int64_t n_packs = aligned ? numel / V : 0;
-  for (int64_t q = tid; q < n_packs; q += stride) {
-    const int64_t k = q * V;
-    int64_t i = k / N, r = k - i * N;
-    acc_t c = sample_coef(i, loss_coef, a);
-    const Pack<scalar_t> x = load_pack(g + k);
-    Pack<scalar_t> y;
+  for_range<V, 2>(
+      0, numel, static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x,
+      static_cast<int64_t>(gridDim.x) * kBlock, phase,
+      [&](int64_t k) {
+        SampleCursor cur(k, N);
+        acc_t c = sample_coef(cur.i, loss_coef, a);
+        const Pack<scalar_t> x = load_pack(g + k);
+        Pack<scalar_t> y;
 #pragma unroll
-    for (int j = 0; j < V; ++j) {
-      if (r == N) {  // this pack straddles a sample boundary
-        ++i;
-        r = 0;
-        c = sample_coef(i, loss_coef, a);
-      }
-      ++r;
-      y.v[j] = static_cast<scalar_t>(c * static_cast<acc_t>(x.v[j]));
-    }
-    store_pack(out + k, y);
-  }
-  for (int64_t k = n_packs * V + tid; k < numel; k += stride) {
-    const acc_t c = sample_coef(k / N, loss_coef, a);
-    out[k] = static_cast<scalar_t>(c * static_cast<acc_t>(g[k]));
-  }
+        for (int j = 0; j < V; ++j) {
+          if (cur.step(N)) c = sample_coef(cur.i, loss_coef, a);
+          y.v[j] = static_cast<scalar_t>(c * static_cast<acc_t>(x.v[j]));
+        }
+        store_pack(out + k, y);
+      },
+      [&](int64_t k) {
+        const acc_t c = sample_coef(N.div(k), loss_coef, a);
+        out[k] = static_cast<scalar_t>(c * static_cast<acc_t>(g[k]));
+      });
 }
 
 Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<Tensor>& grad_norms,
@@ -262,7 +263,7 @@ Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<T
   check_norm_penalty_backward(grad_loss, grad_norms, grad, norms, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
-  const auto acc = acc_scalar_type(grad.scalar_type());
+  const auto acc = opmath_scalar_type(grad.scalar_type());
   const int64_t B = grad.size(0), N = grad.numel() / B;
   Tensor out = at::empty_like(grad);
   if (N == 0) return out;
@@ -291,12 +292,11 @@ Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<T
     args.target_zero = target == 0;
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     scalar_t* wp = work.mutable_data_ptr<scalar_t>();
-    const int64_t numel = grad.numel();
-    constexpr int V = Vec<scalar_t>::size;
-    const int64_t grid = std::max<int64_t>(
-        1, std::min(ceil_div(ceil_div(numel, V), kBlock), resident_blocks(grad.device().index())));
-    norm_penalty_backward_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        gp, wp, numel, N, aligned16(gp) && aligned16(wp), args);
+    const auto kernel = norm_penalty_backward_kernel<scalar_t>;
+    const int64_t grid =
+        elementwise_grid(kernel, grad.numel(), Vec<scalar_t>::size, grad.device().index());
+    kernel<<<grid, kBlock, 0, stream>>>(gp, wp, grad.numel(), Divider(N),
+                                        common_phase(phase_of(gp), phase_of(wp)), args);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   if (!direct) out.copy_(work);
