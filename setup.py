@@ -69,7 +69,9 @@ def _nvcc_version() -> str | None:
     try:
         out = subprocess.run(
             [os.path.join(CUDA_HOME, "bin", "nvcc"), "--version"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError, TypeError):
         return None
@@ -145,8 +147,7 @@ class BuildWithInfo(BuildExtension):
 
 
 setup(
-    packages=find_packages(include=["gankernels", "gankernels.*"])
-    + ["gankernels_plugins"],
+    packages=find_packages(include=["gankernels", "gankernels.*"]) + ["gankernels_plugins"],
     ext_modules=[extension],
     cmdclass={"build_ext": BuildWithInfo.with_options(use_ninja=True)},
     options={"bdist_wheel": {"py_limited_api": "cp310"}},

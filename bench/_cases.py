@@ -45,7 +45,7 @@ def quick_mode(config=None) -> bool:
 
 
 def size_set(device: str, quick: bool) -> str:
-    """"quick" (smallest sizes, one round), "cpu" (small set for 2 cores) or "gpu" (full)."""
+    """ "quick" (smallest sizes, one round), "cpu" (small set for 2 cores) or "gpu" (full)."""
     if quick:
         return "quick"
     return "gpu" if device == "cuda" else "cpu"
@@ -180,8 +180,9 @@ def machine_summary(config=None) -> dict:
 # --- inputs -----------------------------------------------------------------------------------
 
 
-def _first(op: str, device: str, dtype: torch.dtype, shape: Sequence[int],
-           label_has: str = "") -> tuple:
+def _first(
+    op: str, device: str, dtype: torch.dtype, shape: Sequence[int], label_has: str = ""
+) -> tuple:
     """The first case of the shared factory for one shape: contiguous layout, default params."""
     for label, args, _kwargs in testing.sample_inputs(op, device, dtype, shapes=[tuple(shape)]):
         if label_has in label:
@@ -205,8 +206,9 @@ class OpCase:
         return [a for a in self.args if isinstance(a, torch.Tensor)]
 
 
-def op_case(op: str, device: str, dtype: torch.dtype, shape: Sequence[int],
-            kind: str = "") -> OpCase:
+def op_case(
+    op: str, device: str, dtype: torch.dtype, shape: Sequence[int], kind: str = ""
+) -> OpCase:
     """Inputs of one (op, size, dtype) group, from the factory the tests share.
 
     bytes_moved counts the minimum traffic of forward+backward:
@@ -296,8 +298,14 @@ def mlp3x512(in_features: int = 2) -> torch.nn.Module:
     """The toy critic of WGAN-GP's gan_toy.py: three hidden layers of 512 with ReLU."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Linear(in_features, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-        nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 1), nn.Flatten(0),
+        nn.Linear(in_features, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 1),
+        nn.Flatten(0),
     )
 
 
@@ -305,10 +313,14 @@ def dcgan32() -> torch.nn.Module:
     """A DCGAN critic for 3x32x32 images without batch norm (WGAN-GP forbids it in the critic)."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(128, 256, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(256, 1, 4, 1, 0), nn.Flatten(0),
+        nn.Conv2d(3, 64, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(128, 256, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(256, 1, 4, 1, 0),
+        nn.Flatten(0),
     )
 
 
@@ -316,16 +328,26 @@ def dcgan64() -> torch.nn.Module:
     """The DCGAN critic for 3x64x64 images used by the WGAN reference code (with batch norm)."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(3, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),
-        nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),
-        nn.Conv2d(512, 1, 4, 1, 0, bias=False), nn.Flatten(0),
+        nn.Conv2d(3, 64, 4, 2, 1, bias=False),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(128),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(128, 256, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(256),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(256, 512, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(512),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(512, 1, 4, 1, 0, bias=False),
+        nn.Flatten(0),
     )
 
 
 CRITICS: dict[str, Callable[[], torch.nn.Module]] = {
-    "mlp3x512": mlp3x512, "dcgan32": dcgan32, "dcgan64": dcgan64,
+    "mlp3x512": mlp3x512,
+    "dcgan32": dcgan32,
+    "dcgan64": dcgan64,
 }
 SAMPLE_SHAPES = {"mlp3x512": (2,), "dcgan32": (3, 32, 32), "dcgan64": (3, 64, 64)}
 
@@ -342,8 +364,9 @@ def clip_params(name: str, device: str, dtype: torch.dtype) -> list[torch.Tensor
         sizes = [64 * (1 + i % 8) for i in range(100)]
     else:
         sizes = [p.numel() for p in CRITICS[name]().parameters()]
-    return [testing.make((n,), dtype, device, seed=100 + i, scale=0.02)
-            for i, n in enumerate(sizes)]
+    return [
+        testing.make((n,), dtype, device, seed=100 + i, scale=0.02) for i, n in enumerate(sizes)
+    ]
 
 
 def clip_label(name: str, params: Sequence[torch.Tensor]) -> str:
@@ -361,16 +384,19 @@ def clip_fn(impl: str, params: list[torch.Tensor], device: str) -> Callable[[], 
     sync = synchronizer(device)
     c = CLIP_C
     if impl == "loop":
+
         def run() -> None:
             for p in params:
                 p.clamp_(-c, c)
             sync()
     elif impl == "foreach":
+
         def run() -> None:
             torch._foreach_clamp_min_(params, -c)
             torch._foreach_clamp_max_(params, c)
             sync()
     elif impl == "eager+count":
+
         def run() -> None:
             reference.clip_(params, c)
             sync()
@@ -381,9 +407,11 @@ def clip_fn(impl: str, params: list[torch.Tensor], device: str) -> Callable[[], 
             compiled(params, c)
             sync()
     else:
+
         def run() -> None:
             gankernels.ops.clip_(params, c, impl=impl)
             sync()
+
     return run
 
 
@@ -433,9 +461,12 @@ def wgan_gp_step(impl: str, model: str, batch: int, device: str) -> Step:
             interpolates.requires_grad_(True)
             disc_interpolates = netD(interpolates)
             gradients = torch.autograd.grad(
-                outputs=disc_interpolates, inputs=interpolates,
+                outputs=disc_interpolates,
+                inputs=interpolates,
                 grad_outputs=torch.ones(disc_interpolates.size(), device=device),
-                create_graph=True, retain_graph=True, only_inputs=True,
+                create_graph=True,
+                retain_graph=True,
+                only_inputs=True,
             )[0]
             gradients = gradients.view(gradients.size(0), -1)
             gradient_penalty = ((gradients.norm(2, dim=1) - 1) ** 2).mean() * lam
@@ -451,8 +482,9 @@ def wgan_gp_step(impl: str, model: str, batch: int, device: str) -> Step:
 
     def run() -> None:
         netD.zero_grad()
-        loss = gankernels.discriminator_loss(netD(real), netD(fake), kind="wasserstein",
-                                             impl=backend)
+        loss = gankernels.discriminator_loss(
+            netD(real), netD(fake), kind="wasserstein", impl=backend
+        )
         penalty = gankernels.gradient_penalty(netD, real, fake, weight=lam, impl=backend)
         (loss + penalty).backward()
         opt.step()
@@ -473,6 +505,7 @@ def wgan_clip_step(impl: str, model: str, batch: int, device: str) -> Step:
     one = torch.tensor(1.0, device=device)
     mone = -one
     if impl == "textbook":
+
         def clip() -> None:
             for p in netD.parameters():
                 p.data.clamp_(-CLIP_C, CLIP_C)
@@ -499,7 +532,7 @@ def _api_backend(impl: str) -> str:
     prefix = "gankernels-"
     if not impl.startswith(prefix):
         raise ValueError(f"a gankernels step impl is 'gankernels-<backend>', got {impl!r}")
-    return impl[len(prefix):]
+    return impl[len(prefix) :]
 
 
 # --- timing and memory ------------------------------------------------------------------------

@@ -12,11 +12,33 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 # Display order of implementations inside a group: baselines first, the floor last.
-IMPL_ORDER = ("eager", "loop", "textbook", "foreach", "eager+count", "compile", "cpu", "cuda",
-              "triton", "gankernels-cpu", "gankernels-cuda", "gankernels-triton", "copy")
+IMPL_ORDER = (
+    "eager",
+    "loop",
+    "textbook",
+    "foreach",
+    "eager+count",
+    "compile",
+    "cpu",
+    "cuda",
+    "triton",
+    "gankernels-cpu",
+    "gankernels-cuda",
+    "gankernels-triton",
+    "copy",
+)
 DTYPE_ORDER = ("float32", "bfloat16", "float16", "float64")
-OP_ORDER = ("interpolation", "norm_penalty", "loss:minimax", "loss:wasserstein", "loss:hinge",
-            "loss:kl", "clip_", "wgan-gp step", "wgan clip step")
+OP_ORDER = (
+    "interpolation",
+    "norm_penalty",
+    "loss:minimax",
+    "loss:wasserstein",
+    "loss:hinge",
+    "loss:kl",
+    "clip_",
+    "wgan-gp step",
+    "wgan clip step",
+)
 
 
 @dataclass
@@ -40,8 +62,16 @@ class Row:
 def _row(extra: dict[str, Any], median: float) -> Optional[Row]:
     if "op" not in extra:
         return None
-    return Row(extra["op"], extra["size"], extra["dtype"], extra["impl"], extra.get("role", ""),
-               median, extra.get("saved_bytes"), extra.get("peak_bytes"))
+    return Row(
+        extra["op"],
+        extra["size"],
+        extra["dtype"],
+        extra["impl"],
+        extra.get("role", ""),
+        median,
+        extra.get("saved_bytes"),
+        extra.get("peak_bytes"),
+    )
 
 
 def rows_from_session(benchmarks: Iterable[Any]) -> list[Row]:
@@ -83,9 +113,19 @@ def finish(rows: list[Row]) -> list[Row]:
                 r.speedup = base.median / r.median
             if floor is not None and r.median > 0:
                 r.floor_pct = 100.0 * floor.median / r.median
-    return sorted(rows, key=lambda r: (_order(OP_ORDER, r.op), r.op, _size_key(r.size), r.size,
-                                       _order(DTYPE_ORDER, r.dtype), r.dtype,
-                                       _order(IMPL_ORDER, r.impl), r.impl))
+    return sorted(
+        rows,
+        key=lambda r: (
+            _order(OP_ORDER, r.op),
+            r.op,
+            _size_key(r.size),
+            r.size,
+            _order(DTYPE_ORDER, r.dtype),
+            r.dtype,
+            _order(IMPL_ORDER, r.impl),
+            r.impl,
+        ),
+    )
 
 
 def _size_key(size: str) -> float:
@@ -113,9 +153,9 @@ def fmt_bytes(n: Optional[int], none: str = "-") -> str:
         return none
     if n < 1024:
         return f"{n} B"
-    if n < 1024 ** 2:
+    if n < 1024**2:
         return f"{n / 1024:.1f} KiB"
-    return f"{n / 1024 ** 2:.1f} MiB"
+    return f"{n / 1024**2:.1f} MiB"
 
 
 HEADERS = ("op", "size", "dtype", "impl", "median", "vs eager", "% floor", "saved", "peak")
@@ -129,10 +169,15 @@ NOTES = (
 
 def cells(row: Row, peak_missing: str = "-") -> tuple[str, ...]:
     return (
-        row.op, row.size, row.dtype, row.impl, fmt_time(row.median),
+        row.op,
+        row.size,
+        row.dtype,
+        row.impl,
+        fmt_time(row.median),
         f"{row.speedup:.2f}x" if row.speedup is not None else "-",
         f"{row.floor_pct:.0f}%" if row.floor_pct is not None and row.role != "floor" else "-",
-        fmt_bytes(row.saved_bytes), fmt_bytes(row.peak_bytes, peak_missing),
+        fmt_bytes(row.saved_bytes),
+        fmt_bytes(row.peak_bytes, peak_missing),
     )
 
 
@@ -143,8 +188,9 @@ def text_table(rows: list[Row], peak_missing: str = "-") -> str:
     right = {4, 5, 6, 7, 8}
 
     def line(values: tuple[str, ...]) -> str:
-        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
 
     out = [line(HEADERS), line(tuple("-" * w for w in widths))]
     previous = None
@@ -182,13 +228,16 @@ class Target:
         if self.measured is None:
             return f"- {self.what}: not measured in this run"
         verdict = "met" if self.met else f"MISSED by {(1 - self.measured / self.goal) * 100:.0f}%"
-        return (f"- {self.what}: {self.measured:.2f}x {self.against}{self.note} "
-                f"(target {self.goal:g}x) -- {verdict}")
+        return (
+            f"- {self.what}: {self.measured:.2f}x {self.against}{self.note} "
+            f"(target {self.goal:g}x) -- {verdict}"
+        )
 
 
 def _find(rows: list[Row], op: str, size: str, dtype: str, impl: str) -> Optional[Row]:
-    return next((r for r in rows if (r.op, r.size, r.dtype, r.impl) == (op, size, dtype, impl)),
-                None)
+    return next(
+        (r for r in rows if (r.op, r.size, r.dtype, r.impl) == (op, size, dtype, impl)), None
+    )
 
 
 def cpu_targets(rows: list[Row], fused: str = "cpu") -> list[Target]:
@@ -197,12 +246,14 @@ def cpu_targets(rows: list[Row], fused: str = "cpu") -> list[Target]:
     out = []
     for op, goal in (("interpolation", 1.8), ("norm_penalty", 2.0)):
         row = _find(rows, op, "256x3x64x64", f32, fused)
-        out.append(Target(f"{op} fwd+bwd at 256x3x64x64", goal,
-                          row.speedup if row else None, "eager"))
+        out.append(
+            Target(f"{op} fwd+bwd at 256x3x64x64", goal, row.speedup if row else None, "eager")
+        )
     for kind in ("minimax", "wasserstein", "hinge", "kl"):
         row = _find(rows, f"loss:{kind}", "B=256", f32, fused)
-        out.append(Target(f"loss {kind} fwd+bwd at B=256", 5.0,
-                          row.speedup if row else None, "eager"))
+        out.append(
+            Target(f"loss {kind} fwd+bwd at B=256", 5.0, row.speedup if row else None, "eager")
+        )
     clip_sizes = sorted({r.size for r in rows if r.op == "clip_" and r.dtype == f32})
     for size in clip_sizes:
         mine = _find(rows, "clip_", size, f32, fused)
@@ -212,13 +263,20 @@ def cpu_targets(rows: list[Row], fused: str = "cpu") -> list[Target]:
         measured = best / mine.median if mine is not None and best is not None else None
         goal = 3.0 if size.startswith("small100") else 1.0
         loop = _find(rows, "clip_", size, f32, "loop")
-        note = (f"; {loop.median / mine.median:.2f}x the loop"
-                if loop is not None and mine is not None else "")
-        out.append(Target(f"clip_ on {size}", goal, measured,
-                          "the faster of loop and foreach", note))
+        note = (
+            f"; {loop.median / mine.median:.2f}x the loop"
+            if loop is not None and mine is not None
+            else ""
+        )
+        out.append(
+            Target(f"clip_ on {size}", goal, measured, "the faster of loop and foreach", note)
+        )
     for size in sorted({r.size for r in rows if r.op == "wgan-gp step" and r.dtype == f32}):
         row = _find(rows, "wgan-gp step", size, f32, f"gankernels-{fused}")
         # "faster than textbook" is any speed-up above 1.
-        out.append(Target(f"WGAN-GP critic step, {size}", 1.0,
-                          row.speedup if row else None, "textbook eager"))
+        out.append(
+            Target(
+                f"WGAN-GP critic step, {size}", 1.0, row.speedup if row else None, "textbook eager"
+            )
+        )
     return out

@@ -26,12 +26,24 @@ _DEVICE = _cases.bench_device()
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("gankernels-bench")
-    group.addoption("--quick", action="store_true", default=False,
-                    help="smoke mode: smallest sizes, float32, one round of every benchmark")
-    group.addoption("--bench-budget", type=float, default=None,
-                    help="seconds of timed rounds per benchmark (default 0.4 on CPU, 1 on GPU)")
-    group.addoption("--benchmark-tables", action="store_true", default=False,
-                    help="also print pytest-benchmark's own per-group tables")
+    group.addoption(
+        "--quick",
+        action="store_true",
+        default=False,
+        help="smoke mode: smallest sizes, float32, one round of every benchmark",
+    )
+    group.addoption(
+        "--bench-budget",
+        type=float,
+        default=None,
+        help="seconds of timed rounds per benchmark (default 0.4 on CPU, 1 on GPU)",
+    )
+    group.addoption(
+        "--benchmark-tables",
+        action="store_true",
+        default=False,
+        help="also print pytest-benchmark's own per-group tables",
+    )
 
 
 def pytest_configure(config) -> None:
@@ -78,7 +90,8 @@ def budget(pytestconfig) -> float:
     value = pytestconfig.getoption("--bench-budget")
     if value is None:
         value = float(os.environ.get("GANKERNELS_BENCH_BUDGET", "0") or 0) or (
-            1.0 if _DEVICE == "cuda" else 0.4)
+            1.0 if _DEVICE == "cuda" else 0.4
+        )
     return value
 
 
@@ -87,14 +100,32 @@ def measure(benchmark, device, quick, budget) -> Callable[..., None]:
     """measure(fn, op=, size=, dtype=, impl=, role=, saved_bytes=, peak_bytes=) times `fn` in
     the (op, size, dtype) group and records its coordinates for the table and the JSON."""
 
-    def run(fn: Callable[[], None], *, op: str, size: str, dtype: str, impl: str,
-            role: str = "", saved_bytes: Optional[int] = None,
-            peak_bytes: Optional[int] = None, extra: Optional[dict[str, Any]] = None,
-            warmed: bool = False) -> None:
+    def run(
+        fn: Callable[[], None],
+        *,
+        op: str,
+        size: str,
+        dtype: str,
+        impl: str,
+        role: str = "",
+        saved_bytes: Optional[int] = None,
+        peak_bytes: Optional[int] = None,
+        extra: Optional[dict[str, Any]] = None,
+        warmed: bool = False,
+    ) -> None:
         benchmark.group = f"{op} | {size} | {dtype}"
         benchmark.extra_info.update(
-            op=op, size=size, dtype=dtype, impl=impl, role=role, device=device,
-            saved_bytes=saved_bytes, peak_bytes=peak_bytes, quick=quick, **(extra or {}))
+            op=op,
+            size=size,
+            dtype=dtype,
+            impl=impl,
+            role=role,
+            device=device,
+            saved_bytes=saved_bytes,
+            peak_bytes=peak_bytes,
+            quick=quick,
+            **(extra or {}),
+        )
         if not warmed:
             fn()  # warm-up: compiles (torch.compile), allocates caches and optimiser state
         once = 0.0

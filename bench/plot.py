@@ -70,8 +70,7 @@ def plot(rows: list[_report.Row], out: str, title: str) -> None:
         low = min(r.speedup for r in mine)
         ax.set_ylim(bottom=min(0.5, low / 2))
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([tick(op, size, dtype, panel) for op, size, dtype in groups],
-                           fontsize=7)
+        ax.set_xticklabels([tick(op, size, dtype, panel) for op, size, dtype in groups], fontsize=7)
         ax.set_ylabel("speed-up vs eager")
         ax.set_title(panel, fontsize=9, loc="left")
         ax.legend(fontsize=7, ncol=min(len(members), 7), loc="upper left")
@@ -84,8 +83,10 @@ def plot(rows: list[_report.Row], out: str, title: str) -> None:
 def title_of(data: dict) -> str:
     info = data.get("machine_info", {}).get("gankernels", {})
     device = info.get("gpu") or f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} cores"
-    return (f"gankernels fwd+bwd speed-up over eager PyTorch - {device} - "
-            f"torch {info.get('torch', '?')} - {info.get('date', data.get('datetime', ''))}")
+    return (
+        f"gankernels fwd+bwd speed-up over eager PyTorch - {device} - "
+        f"torch {info.get('torch', '?')} - {info.get('date', data.get('datetime', ''))}"
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

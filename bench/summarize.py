@@ -54,8 +54,11 @@ def summary(data: dict, json_name: str = "") -> str:
         "",
         *busy_warning(info),
         f"- device: {info.get('gpu') or info.get('cpu_model', '?')}"
-        + (f" ({info.get('cpu_cores', '?')} cores, torch threads "
-           f"{info.get('torch_threads', '?')})" if on_cpu else ""),
+        + (
+            f" ({info.get('cpu_cores', '?')} cores, torch threads {info.get('torch_threads', '?')})"
+            if on_cpu
+            else ""
+        ),
         f"- date: {info.get('date', data.get('datetime', '?'))}; 1-minute load average "
         f"{_load(info.get('load_avg_start'))} at the start, {_load(info.get('load_avg_end'))} "
         f"at the end",
@@ -85,10 +88,12 @@ def readme(data: dict, results_dir: str = "bench/results") -> str:
     column = {f"gankernels-{b}": b for b in fused}
     contenders = ["compile", "foreach", *fused]
     present = [c for c in contenders if any(column.get(r.impl, r.impl) == c for r in rows)]
-    titles = {"compile": "torch.compile", "foreach": "foreach pair",
-              **{b: f"gankernels {b}" for b in fused}}
-    where = info.get("gpu") or (f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} "
-                                f"cores")
+    titles = {
+        "compile": "torch.compile",
+        "foreach": "foreach pair",
+        **{b: f"gankernels {b}" for b in fused},
+    }
+    where = info.get("gpu") or (f"{info.get('cpu_model', '?')}, {info.get('cpu_cores', '?')} cores")
     lines = [
         *busy_warning(info),
         f"Measured with `pytest bench/` on {where}, torch {info.get('torch', '?')}, "
@@ -115,8 +120,11 @@ def readme(data: dict, results_dir: str = "bench/results") -> str:
                 continue
             floor = f" ({row.floor_pct:.0f}%)" if row.floor_pct is not None else ""
             cells.append(f"{row.speedup:.2f}x{floor}")
-        lines.append(f"| {op} | {size} | {dtype} | {_report.fmt_time(base.median)} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {op} | {size} | {dtype} | {_report.fmt_time(base.median)} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if on_cpu and fused:
         lines += ["", f"Issue 9 CPU targets ({fused[0]} kernels, float32):", ""]
         lines += [t.line() for t in _report.cpu_targets(rows, fused[0])]
@@ -128,8 +136,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", help="a file written by pytest bench/ --benchmark-json")
     parser.add_argument("-o", "--output", help="markdown path (default: print it)")
-    parser.add_argument("--readme", action="store_true",
-                        help="the short form pasted into the README instead of the full table")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="the short form pasted into the README instead of the full table",
+    )
     args = parser.parse_args(argv)
     with open(args.json) as f:
         data = json.load(f)

@@ -29,8 +29,12 @@ def impls(config) -> list[str]:
 def pytest_generate_tests(metafunc) -> None:
     if "clip_group" in metafunc.fixturenames:
         sset = _cases.size_set(DEVICE, _cases.quick_mode(metafunc.config))
-        params = [((name, dtype), impl) for name in _cases.CLIP_LISTS[sset]
-                  for dtype in _cases.DTYPES[sset] for impl in impls(metafunc.config)]
+        params = [
+            ((name, dtype), impl)
+            for name in _cases.CLIP_LISTS[sset]
+            for dtype in _cases.DTYPES[sset]
+            for impl in impls(metafunc.config)
+        ]
         ids = [f"{n}-{_cases.dtype_name(d)}-{i}" for (n, d), i in params]
         metafunc.parametrize("clip_group,impl", params, ids=ids)
 
@@ -50,10 +54,16 @@ def test_clip(measure, clip_group, impl) -> None:
     else:
         fn = _cases.clip_fn(impl, params, DEVICE)
     role = {"loop": "baseline", "copy": "floor"}.get(impl, "")
-    measure(fn, op="clip_", size=_cases.clip_label(name, params),
-            dtype=_cases.dtype_name(dtype), impl=impl, role=role,
-            peak_bytes=None if impl == "copy" else _cases.peak_bytes(fn, DEVICE),
-            extra={"bytes_moved": 2 * nbytes})
+    measure(
+        fn,
+        op="clip_",
+        size=_cases.clip_label(name, params),
+        dtype=_cases.dtype_name(dtype),
+        impl=impl,
+        role=role,
+        peak_bytes=None if impl == "copy" else _cases.peak_bytes(fn, DEVICE),
+        extra={"bytes_moved": 2 * nbytes},
+    )
 
 
 def test_clip_matches_loop() -> None:

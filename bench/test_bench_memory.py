@@ -24,12 +24,12 @@ def pytest_generate_tests(metafunc) -> None:
     sset = _cases.size_set(DEVICE, _cases.quick_mode(metafunc.config))
     if "group" in metafunc.fixturenames:
         params = [(g, i) for g in _cases.op_groups(metafunc.config) for i in FUSED]
-        metafunc.parametrize("group,impl", params,
-                             ids=[f"{_cases.group_id(g)}-{i}" for g, i in params])
+        metafunc.parametrize(
+            "group,impl", params, ids=[f"{_cases.group_id(g)}-{i}" for g, i in params]
+        )
     if "gp_step" in metafunc.fixturenames:
         params = [(s, i) for s in _cases.GP_STEPS[sset] for i in FUSED]
-        metafunc.parametrize("gp_step,impl", params,
-                             ids=[f"{m}-B{b}-{i}" for (m, b), i in params])
+        metafunc.parametrize("gp_step,impl", params, ids=[f"{m}-B{b}-{i}" for (m, b), i in params])
 
 
 def test_op_keeps_no_extra_full_size_tensor(group, impl) -> None:
@@ -40,7 +40,8 @@ def test_op_keeps_no_extra_full_size_tensor(group, impl) -> None:
     full = max(t.numel() * t.element_size() for t in case.inputs)
     assert fused - eager < full, (
         f"{_cases.group_id(group)}: {impl} saves {fused} B for the backward, eager {eager} B: "
-        f"at least one full-size tensor ({full} B) more")
+        f"at least one full-size tensor ({full} B) more"
+    )
 
 
 def _step_memory(impl: str, model: str, batch: int) -> tuple[int, Optional[int], int]:
@@ -54,14 +55,17 @@ def _step_memory(impl: str, model: str, batch: int) -> tuple[int, Optional[int],
 
 def test_gp_step_peak_memory(gp_step, impl) -> None:
     if DEVICE != "cuda":
-        pytest.skip("peak memory of a critic step needs a GPU (torch.cuda.max_memory_allocated); "
-                    "on the CPU test_gp_step_saved_memory compares saved bytes instead")
+        pytest.skip(
+            "peak memory of a critic step needs a GPU (torch.cuda.max_memory_allocated); "
+            "on the CPU test_gp_step_saved_memory compares saved bytes instead"
+        )
     model, batch = gp_step
     _, eager_peak, _ = _step_memory("textbook", model, batch)
     _, fused_peak, _ = _step_memory(f"gankernels-{impl}", model, batch)
     assert fused_peak <= eager_peak + PEAK_SLACK, (
         f"{model} B={batch}: gankernels-{impl} step peaks at {fused_peak} B, "
-        f"textbook eager at {eager_peak} B")
+        f"textbook eager at {eager_peak} B"
+    )
 
 
 def test_gp_step_saved_memory(gp_step, impl) -> None:
@@ -70,4 +74,5 @@ def test_gp_step_saved_memory(gp_step, impl) -> None:
     fused_saved, _, _ = _step_memory(f"gankernels-{impl}", model, batch)
     assert fused_saved - eager_saved < batch_bytes, (
         f"{model} B={batch}: gankernels-{impl} step saves {fused_saved} B for the backward, "
-        f"textbook eager {eager_saved} B: at least a batch-sized tensor ({batch_bytes} B) more")
+        f"textbook eager {eager_saved} B: at least a batch-sized tensor ({batch_bytes} B) more"
+    )

@@ -24,8 +24,7 @@ def impls(group: tuple, sset: str) -> list[str]:
     suite must stay under 5 minutes there."""
     op, _, _, dtype = group
     skip_compile = sset == "cpu" and op == "adversarial_loss" and dtype != torch.float32
-    return ["eager", *([] if skip_compile else ["compile"]), *_cases.fused_backends(DEVICE),
-            "copy"]
+    return ["eager", *([] if skip_compile else ["compile"]), *_cases.fused_backends(DEVICE), "copy"]
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -53,9 +52,17 @@ def test_op(measure, group, impl) -> None:
     if impl != "copy":
         saved = _cases.saved_bytes(fn, exclude=case.inputs)
         peak = _cases.peak_bytes(fn, DEVICE)
-    measure(fn, op=op_label(op, kind), size=_cases.shape_name(shape),
-            dtype=_cases.dtype_name(dtype), impl=impl, role=role, saved_bytes=saved,
-            peak_bytes=peak, extra={"bytes_moved": case.bytes_moved})
+    measure(
+        fn,
+        op=op_label(op, kind),
+        size=_cases.shape_name(shape),
+        dtype=_cases.dtype_name(dtype),
+        impl=impl,
+        role=role,
+        saved_bytes=saved,
+        peak_bytes=peak,
+        extra={"bytes_moved": case.bytes_moved},
+    )
 
 
 @pytest.mark.parametrize("impl", ["compile", *_cases.fused_backends(DEVICE)])
@@ -80,5 +87,6 @@ def test_matches_eager(impl) -> None:
             sink.extend(torch.autograd.grad(out, case.grad_inputs, case.grad_out))
         rtol, atol = testing.tolerance(dtype)
         for g, w in zip(got, want):
-            torch.testing.assert_close(g, w, rtol=rtol, atol=atol,
-                                       msg=lambda m, g=group: f"{group_id(g)} {impl}: {m}")
+            torch.testing.assert_close(
+                g, w, rtol=rtol, atol=atol, msg=lambda m, g=group: f"{group_id(g)} {impl}: {m}"
+            )

@@ -9,16 +9,30 @@ from bench import _report, plot, summarize
 
 
 def _bench(op: str, size: str, impl: str, role: str, median: float) -> dict:
-    extra = {"op": op, "size": size, "dtype": "float32", "impl": impl, "role": role,
-             "saved_bytes": 256, "peak_bytes": None}
+    extra = {
+        "op": op,
+        "size": size,
+        "dtype": "float32",
+        "impl": impl,
+        "role": role,
+        "saved_bytes": 256,
+        "peak_bytes": None,
+    }
     return {"extra_info": extra, "stats": {"median": median}}
 
 
 def _data() -> dict:
     return {
-        "machine_info": {"gankernels": {"device": "cpu", "cpu_model": "test CPU", "cpu_cores": 2,
-                                        "torch": "x", "fused_backends": ["cpu"],
-                                        "date": "today"}},
+        "machine_info": {
+            "gankernels": {
+                "device": "cpu",
+                "cpu_model": "test CPU",
+                "cpu_cores": 2,
+                "torch": "x",
+                "fused_backends": ["cpu"],
+                "date": "today",
+            }
+        },
         "benchmarks": [
             _bench("interpolation", "256x3x64x64", "eager", "baseline", 4e-3),
             _bench("interpolation", "256x3x64x64", "cpu", "", 2.5e-3),

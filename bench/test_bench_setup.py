@@ -17,4 +17,5 @@ def test_fused_backends_present() -> None:
     else:
         assert STATUS.with_cuda, "a GPU is present but gankernels._C has no CUDA kernels"
         assert "cuda" in fused and "triton" in fused, (
-            f"expected the CUDA and Triton kernels to be measured on the GPU, got {fused}")
+            f"expected the CUDA and Triton kernels to be measured on the GPU, got {fused}"
+        )

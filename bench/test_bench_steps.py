@@ -29,10 +29,13 @@ def pytest_generate_tests(metafunc) -> None:
     if "step" in metafunc.fixturenames:
         sset = _cases.size_set(DEVICE, _cases.quick_mode(metafunc.config))
         params = []
-        for kind, table in (("wgan-gp step", _cases.GP_STEPS), ("wgan clip step",
-                                                                 _cases.CLIP_STEPS)):
-            params += [((kind, model, batch), impl) for model, batch in table[sset]
-                       for impl in impls()]
+        for kind, table in (
+            ("wgan-gp step", _cases.GP_STEPS),
+            ("wgan clip step", _cases.CLIP_STEPS),
+        ):
+            params += [
+                ((kind, model, batch), impl) for model, batch in table[sset] for impl in impls()
+            ]
         ids = [f"{k.replace(' ', '-')}-{m}-B{b}-{i}" for (k, m, b), i in params]
         metafunc.parametrize("step,impl", params, ids=ids)
 
@@ -43,9 +46,17 @@ def test_step(measure, step, impl) -> None:
     built.run()  # the first step allocates the optimiser state: not what a step keeps
     saved = _cases.saved_bytes(built.run, exclude=built.persistent)
     peak = _cases.peak_bytes(built.run, DEVICE)
-    measure(built.run, op=kind, size=f"{model} B={batch}", dtype="float32", impl=impl,
-            role="baseline" if impl == "textbook" else "", saved_bytes=saved, peak_bytes=peak,
-            warmed=True)
+    measure(
+        built.run,
+        op=kind,
+        size=f"{model} B={batch}",
+        dtype="float32",
+        impl=impl,
+        role="baseline" if impl == "textbook" else "",
+        saved_bytes=saved,
+        peak_bytes=peak,
+        warmed=True,
+    )
 
 
 @pytest.mark.parametrize("impl", _cases.fused_backends(DEVICE))

@@ -275,6 +275,7 @@ void check_clip_launches(const std::vector<int64_t>& numel, int64_t chunk, int m
     ok = ok && static_cast<int>(launch.tensors.size()) <= max_tensors;
     ok = ok && static_cast<int>(launch.block_slot.size()) <= max_blocks;
     ok = ok && launch.block_slot.size() == launch.block_chunk.size();
+    for (int t : launch.tensors) ok = ok && numel[t] > 0;  // an empty tensor takes no slot
     for (size_t b = 0; b < launch.block_slot.size() && ok; ++b) {
       const int slot = launch.block_slot[b];
       ok = slot >= 0 && slot < static_cast<int>(launch.tensors.size());
@@ -331,6 +332,8 @@ void test_clip_launches() {
   check_clip_launches({3 * C}, C, 1, 1, "one block per launch");
   check_clip_launches({C, C, C}, C, 1, 400, "one tensor per launch");
   check_clip_launches({2 * C + 1, 5, 9 * C - 1, 1, 1, 1}, C, 2, 4, "both limits");
+  check_clip_launches({0, 5, 0, C + 1, 0}, C, 2, 2, "empty tensors take no slot");
+  check(plan_clip_launches({0, 0}, C, 64, 320).empty(), "plan_clip_launches: only empty tensors");
   const auto launches = plan_clip_launches({5, 320 * C + 5, 3}, C, 64, 320);
   check(launches.size() == 2 && launches[0].block_slot.size() == 320 &&
             launches[1].tensors == std::vector<int>({1, 2}) &&

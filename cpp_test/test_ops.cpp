@@ -1,5 +1,5 @@
 // The LibTorch face of gankernels: every op called through the dispatcher, as a C++ user would,
-// and compared with the same formulas written with ATen ops (math.md). Forward values against
+// and compared with the same formulas written with ATen ops (docs/math.md). Forward values against
 // ATen; backward ops against ATen's autograd of those formulas.
 //
 // Runs on the CPU always, and also on the GPU when the library was built with the CUDA kernels
@@ -227,7 +227,7 @@ const char* const kKinds[] = {"minimax", "nonsaturating", "wasserstein", "hinge"
 
 Tensor sp(const Tensor& x) { return at::softplus(x); }
 
-// g_f(v) and f*(g_f(v)) of math.md section 3.
+// g_f(v) and f*(g_f(v)) of docs/math.md section 3.
 Tensor activation(const std::string& kind, const Tensor& v) {
   const double log2 = std::log(2.0);
   if (kind == "kl" || kind == "pearson") return v;

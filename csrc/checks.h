@@ -1,23 +1,100 @@
 // The argument checks of every op, shared by the CPU and CUDA kernels: each backend adds only
-// the check that the tensors are on its device type. Messages match gankernels/ops/_checks.py
-// (op, argument, what was expected); the Python side shows its own message whenever a compiled
-// kernel refuses a call, so the two lists of checks must agree.
+// the check that the tensors are on its device type. Messages and Python exception types match
+// gankernels/ops/_checks.py (op, argument, what was expected; TypeError for a dtype, ValueError
+// otherwise): a compiled op's error reaches the user as it is, so the two lists must agree
+// (the bad-input tests compare them case by case).
 #pragma once
 
+#include <ATen/ATen.h>
 #include <ATen/MemoryOverlap.h>
 
+#include <charconv>
+#include <cmath>
 #include <optional>
 #include <string>
 
-#include "common.h"
+#include "loss_kinds.h"
 
 namespace gankernels {
+
+// The names Python gives dtypes ("float32", "int64", "bool"), so that a message from here reads
+// as the one gankernels/ops/_checks.py gives.
+inline std::string dtype_name(at::ScalarType t) {
+  return std::string(c10::getDtypeNames(t).first);
+}
+
+// A double as Python's repr() writes it: the shortest digits that read back the same, in fixed
+// notation for exponents -4 to 15 ("-1.0", "0.01", "100000.0") and scientific otherwise
+// ("1e-05", "1e+16"), so that a message from here matches the Python check's.
+inline std::string py_float(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
+  char buf[64];
+  const auto end = std::to_chars(buf, buf + sizeof(buf), x, std::chars_format::scientific).ptr;
+  std::string s(buf, end);  // shortest round trip, e.g. "-1.234e-05"
+  std::string sign;
+  if (s[0] == '-') {
+    sign = "-";
+    s.erase(0, 1);
+  }
+  const auto e = s.find('e');
+  const int exp = std::stoi(s.substr(e + 1));
+  std::string digits;
+  for (char c : s.substr(0, e)) {
+    if (c != '.') digits += c;
+  }
+  const int n = static_cast<int>(digits.size());
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) return sign + "0." + std::string(-exp - 1, '0') + digits;
+    if (n <= exp + 1) return sign + digits + std::string(exp + 1 - n, '0') + ".0";
+    return sign + digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
+  }
+  std::string out = digits.substr(0, 1) + (n > 1 ? "." + digits.substr(1) : "");
+  const std::string magnitude = std::to_string(exp < 0 ? -exp : exp);
+  return sign + out + (exp < 0 ? "e-" : "e+") + (magnitude.size() < 2 ? "0" : "") + magnitude;
+}
+
+// The checks raise the Python exceptions of gankernels/ops/_checks.py: TypeError for a wrong
+// dtype, ValueError for everything else (TORCH_CHECK_TYPE / TORCH_CHECK_VALUE).
+inline void check_floating(const at::Tensor& t, const char* op, const char* name) {
+  const auto st = t.scalar_type();
+  TORCH_CHECK_TYPE(
+      st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op, ": ",
+      name, " must be float32, float64, float16 or bfloat16, got ", dtype_name(st));
+}
+
+inline void check_batch(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK_VALUE(t.dim() >= 1, op, ": ", name,
+                    " must have a batch dimension, got a 0-dim tensor");
+  TORCH_CHECK_VALUE(t.size(0) > 0, op, ": ", name, " has an empty batch (shape ", t.sizes(),
+                    "); need B >= 1");
+}
+
+inline void check_same_device(const at::Tensor& t, const at::Tensor& ref, const char* op,
+                              const char* name, const char* ref_name) {
+  TORCH_CHECK_VALUE(t.device() == ref.device(), op, ": ", name, " must be on the same device as ",
+                    ref_name, " (", ref.device(), "), got ", t.device());
+}
+
+inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* op,
+                       const char* name, const char* ref_name, bool shape = true) {
+  check_same_device(t, ref, op, name, ref_name);
+  TORCH_CHECK_TYPE(t.scalar_type() == ref.scalar_type(), op, ": ", name,
+                   " must have the same dtype as ", ref_name, " (",
+                   dtype_name(ref.scalar_type()), "), got ", dtype_name(t.scalar_type()));
+  if (shape) {
+    TORCH_CHECK_VALUE(t.sizes() == ref.sizes(), op, ": ", name, " must have the same shape as ",
+                      ref_name, " ", ref.sizes(), ", got ", t.sizes());
+  }
+}
+
 
 inline void check_eps(const at::Tensor& eps, const at::Tensor& ref, const char* op,
                       const char* ref_name) {
   check_same_device(eps, ref, op, "eps", ref_name);
-  TORCH_CHECK(eps.dim() == 1 && eps.size(0) == ref.size(0), op, ": eps must have shape [B] = [",
-              ref.size(0), "] (one value per sample), got ", eps.sizes());
+  TORCH_CHECK_VALUE(eps.dim() == 1 && eps.size(0) == ref.size(0), op,
+                    ": eps must have shape [B] = [", ref.size(0), "] (one value per sample), got ",
+                    eps.sizes());
 }
 
 inline void check_gp_interpolate(const at::Tensor& real, const at::Tensor& fake,
@@ -39,8 +116,8 @@ inline void check_gp_interpolate_backward(const at::Tensor& grad, const at::Tens
   check_floating(eps, op, "eps");
   check_batch(grad, op, "grad");
   check_eps(eps, grad, op, "grad");
-  TORCH_CHECK(real.has_value() == fake.has_value(), op,
-              ": real and fake must both be given (for eps's gradient) or both be None");
+  TORCH_CHECK_VALUE(real.has_value() == fake.has_value(), op,
+                    ": real and fake must both be given (for eps's gradient) or both be None");
   if (real.has_value()) {
     check_floating(*real, op, "real");
     check_floating(*fake, op, "fake");
@@ -53,18 +130,18 @@ inline void check_norm_penalty(const at::Tensor& grad, double target, double wei
                                double inv_scale, const char* op = "norm_penalty") {
   check_floating(grad, op, "grad");
   check_batch(grad, op, "grad");
-  TORCH_CHECK(target >= 0, op, ": target must be >= 0, got ", target);
-  TORCH_CHECK(inv_scale > 0, op, ": inv_scale must be > 0, got ", inv_scale);
-  TORCH_CHECK(weight == weight, op, ": weight must be a number, got ", weight);
+  TORCH_CHECK_VALUE(target >= 0, op, ": target must be >= 0, got ", py_float(target));
+  TORCH_CHECK_VALUE(inv_scale > 0, op, ": inv_scale must be > 0, got ", py_float(inv_scale));
+  TORCH_CHECK_VALUE(weight == weight, op, ": weight must be a number, got ", py_float(weight));
 }
 
 inline void check_per_sample(const at::Tensor& t, const at::Tensor& grad, const char* op,
                              const char* name) {
   check_floating(t, op, name);
   check_same_device(t, grad, op, name, "grad");
-  TORCH_CHECK(t.dim() == 1 && t.size(0) == grad.size(0), op, ": ", name,
-              " must have shape [B] = [", grad.size(0), "] (one value per sample), got ",
-              t.sizes());
+  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == grad.size(0), op, ": ", name,
+                    " must have shape [B] = [", grad.size(0), "] (one value per sample), got ",
+                    t.sizes());
 }
 
 inline void check_norm_penalty_backward(const at::Tensor& grad_loss,
@@ -75,9 +152,9 @@ inline void check_norm_penalty_backward(const at::Tensor& grad_loss,
   check_norm_penalty(grad, target, weight, inv_scale, op);
   check_floating(grad_loss, op, "grad_loss");
   check_same_device(grad_loss, grad, op, "grad_loss", "grad");
-  TORCH_CHECK(grad_loss.dim() == 0, op,
-              ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
-              grad_loss.sizes());
+  TORCH_CHECK_VALUE(grad_loss.dim() == 0, op,
+                    ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
+                    grad_loss.sizes());
   check_per_sample(norms, grad, op, "norms");
   if (grad_norms.has_value()) check_per_sample(*grad_norms, grad, op, "grad_norms");
 }
@@ -94,15 +171,15 @@ inline LossChoice check_adversarial_loss(const std::optional<at::Tensor>& real_o
   const LossKind k = parse_loss_kind(kind);
   const bool critic = parse_role_is_critic(role);
   check_floating(fake_out, op, "fake_out");
-  TORCH_CHECK(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
-              "); need B >= 1");
+  TORCH_CHECK_VALUE(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
+                    "); need B >= 1");
   const bool needs_real = critic || k == LossKind::Relativistic;
-  TORCH_CHECK(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
-              " loss of kind '", std::string(kind), "' needs real_out, got None");
+  TORCH_CHECK_VALUE(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
+                    " loss of kind '", std::string(kind), "' needs real_out, got None");
   if (real_out.has_value()) {
     check_floating(*real_out, op, "real_out");
-    TORCH_CHECK(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
-                "); need B >= 1");
+    TORCH_CHECK_VALUE(real_out->numel() > 0, op, ": real_out is empty (shape ",
+                      real_out->sizes(), "); need B >= 1");
     check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
   }
   return {k, critic};
@@ -110,32 +187,34 @@ inline LossChoice check_adversarial_loss(const std::optional<at::Tensor>& real_o
 
 inline void check_adversarial_loss_grad(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
   constexpr const char* op = "adversarial_loss_backward";
-  TORCH_CHECK(grad_loss.numel() == 1, op,
-              ": grad_loss must hold one element (the loss is a scalar), got shape ",
-              grad_loss.sizes());
+  TORCH_CHECK_VALUE(grad_loss.numel() == 1, op,
+                    ": grad_loss must hold one element (the loss is a scalar), got shape ",
+                    grad_loss.sizes());
   check_floating(grad_loss, op, "grad_loss");
   check_same_device(grad_loss, fake_out, op, "grad_loss", "fake_out");
 }
 
 inline void check_clip_bound(double c, size_t n_params) {
-  TORCH_CHECK(c > 0, "clip_: c must be a positive number, got ", c);
-  TORCH_CHECK(n_params > 0, "clip_: params is empty; need at least one tensor");
+  TORCH_CHECK_VALUE(c > 0, "clip_: c must be a positive number, got ", py_float(c));
+  TORCH_CHECK_VALUE(n_params > 0, "clip_: params is empty; need at least one tensor");
 }
 
 // params[i] of clip_, all of which are validated before any is written: a bad tensor must not
 // leave the list half clipped.
 inline void check_clip_param(const at::Tensor& p, size_t i, c10::Device device) {
   constexpr const char* op = "clip_";
-  TORCH_CHECK(p.defined(), op, ": params[", i, "] is an undefined tensor");
+  TORCH_CHECK_VALUE(p.defined(), op, ": params[", i, "] is an undefined tensor");
   const auto st = p.scalar_type();
-  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16,
-              op, ": params[", i, "] must be float32, float64, float16 or bfloat16, got ", st);
-  TORCH_CHECK(p.device() == device, op,
-              ": every tensor in params must be on one device; params[0] is on ", device,
-              ", params[", i, "] on ", p.device());
-  TORCH_CHECK(p.numel() == 0 || at::has_internal_overlap(p) != at::MemOverlap::Yes, op,
-              ": params[", i, "] has elements that share memory (e.g. an expanded tensor) and "
-              "cannot be clamped in place; clone() it first");
+  TORCH_CHECK_TYPE(
+      st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op,
+      ": params[", i, "] must be float32, float64, float16 or bfloat16, got ", dtype_name(st));
+  TORCH_CHECK_VALUE(p.device() == device, op,
+                    ": every tensor in params must be on one device; params[0] is on ", device,
+                    ", params[", i, "] on ", p.device());
+  TORCH_CHECK_VALUE(
+      p.numel() == 0 || at::has_internal_overlap(p) != at::MemOverlap::Yes, op, ": params[", i,
+      "] has elements that share memory (e.g. an expanded tensor) and cannot be clamped in "
+      "place; clone() it first");
 }
 
 }  // namespace gankernels

@@ -1,4 +1,4 @@
-// The adversarial losses of math.md section 3 as data, shared by the CPU and CUDA kernels.
+// The adversarial losses of docs/math.md section 3 as data, shared by the CPU and CUDA kernels.
 //
 // Every kind and role is a sum of at most two mean terms, one over the real outputs v_r and one
 // over the generated outputs v_g, each of the form
@@ -17,7 +17,7 @@
 
 #include <cmath>
 
-#include "common.h"
+#include "loss_kinds.h"
 #include "host_math.h"
 
 namespace gankernels {
@@ -213,7 +213,7 @@ struct Plan {
 
 constexpr double kLog2 = 0.69314718055994530942;
 
-// -g_f(v) of an f-divergence, in the closed forms of math.md section 3.
+// -g_f(v) of an f-divergence, in the closed forms of docs/math.md section 3.
 inline Term f_neg_activation(LossKind kind) {
   switch (kind) {
     case LossKind::KL: return {Fn::Identity, -1.0};

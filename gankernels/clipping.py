@@ -1,4 +1,4 @@
-"""WGAN weight clipping (Arjovsky et al. 2017), in one fused call (math.md section 4)."""
+"""WGAN weight clipping (Arjovsky et al. 2017), in one fused call (docs/math.md section 4)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,23 @@ __all__ = ["NORM_LAYERS", "clip_weights_"]
 
 def _norm_layers() -> tuple[type, ...]:
     names = (
-        "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
-        "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
-        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-        "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
-        "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm",
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "BatchNorm3d",
+        "SyncBatchNorm",
+        "LazyBatchNorm1d",
+        "LazyBatchNorm2d",
+        "LazyBatchNorm3d",
+        "InstanceNorm1d",
+        "InstanceNorm2d",
+        "InstanceNorm3d",
+        "LazyInstanceNorm1d",
+        "LazyInstanceNorm2d",
+        "LazyInstanceNorm3d",
+        "LayerNorm",
+        "GroupNorm",
+        "RMSNorm",
+        "LocalResponseNorm",
     )
     # RMSNorm and the lazy layers are newer than some supported torch versions
     return tuple(getattr(nn, n) for n in names if hasattr(nn, n))

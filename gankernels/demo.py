@@ -21,33 +21,43 @@ def _penalty(critic, real, fake, eps, interpolate, penalty):
 def run_demo(batch: int = 256, dim: int = 2, width: int = 512) -> int:
     torch.manual_seed(0)
     critic = torch.nn.Sequential(
-        torch.nn.Linear(dim, width), torch.nn.ReLU(),
-        torch.nn.Linear(width, width), torch.nn.ReLU(),
+        torch.nn.Linear(dim, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, width),
+        torch.nn.ReLU(),
         torch.nn.Linear(width, 1),
     )
     real, fake, eps = torch.randn(batch, dim), torch.randn(batch, dim), torch.rand(batch)
 
     def fused():
-        return _penalty(critic, real, fake, eps, lambda *a: gp_interpolate(*a),
-                        lambda g: norm_penalty(g))
+        return _penalty(
+            critic, real, fake, eps, lambda *a: gp_interpolate(*a), lambda g: norm_penalty(g)
+        )
 
     def eager():
-        return _penalty(critic, real, fake, eps, reference.gp_interpolate,
-                        lambda g: reference.norm_penalty(g))
+        return _penalty(
+            critic, real, fake, eps, reference.gp_interpolate, lambda g: reference.norm_penalty(g)
+        )
 
     critic.zero_grad()
     loss_fused = fused().item()
     grads_fused = [p.grad.clone() for p in critic.parameters()]
     critic.zero_grad()
     loss_eager = eager().item()
-    same = all(torch.allclose(p.grad, g, rtol=1e-4, atol=1e-6)
-               for p, g in zip(critic.parameters(), grads_fused))
+    same = all(
+        torch.allclose(p.grad, g, rtol=1e-4, atol=1e-6)
+        for p, g in zip(critic.parameters(), grads_fused)
+    )
 
     print(format_info())
-    print(f"\nWGAN-GP critic penalty, 3x{width} MLP critic, B = {batch}, impl=auto -> "
-          f"{auto_choice('cpu')} on CPU")
-    print(f"penalty: fused {loss_fused:.6f}, eager {loss_eager:.6f}; "
-          f"parameter gradients equal: {same}")
+    print(
+        f"\nWGAN-GP critic penalty, 3x{width} MLP critic, B = {batch}, impl=auto -> "
+        f"{auto_choice('cpu')} on CPU"
+    )
+    print(
+        f"penalty: fused {loss_fused:.6f}, eager {loss_eager:.6f}; "
+        f"parameter gradients equal: {same}"
+    )
     timings = {}
     for name, fn in (("fused", fused), ("eager", eager)):
         timer = benchmark.Timer("fn(); critic.zero_grad()", globals={"fn": fn, "critic": critic})

@@ -2,7 +2,7 @@
 
 v_r, v_g are the raw critic outputs (logits) on real and generated samples, of any shape, each
 averaged over all its elements (they may hold different numbers of samples);
-sp(x) = softplus(x) = log(1 + e^x). The kinds (math.md section 3):
+sp(x) = softplus(x) = log(1 + e^x). The kinds (docs/math.md section 3):
 
 =================  =========================================  ===================================
 kind               critic loss L_D                            generator loss L_G
@@ -21,7 +21,7 @@ f-divergence f     -E[g_f(v_r)] + E[f*(g_f(v_g))]             -E[f*(g_f(v_g))], 
 least_squares takes labels a (fake), b (real), c (what G wants D to say), default a=-1, b=1,
 c=0. The f-divergences (Nowozin et al. 2016) are kl, reverse_kl, pearson, neyman,
 squared_hellinger, jensen_shannon, gan and total_variation, with output activation g_f and
-conjugate f* as in math.md; at the optimum the critic loss is -D_f(p_data || p_g).
+conjugate f* as in docs/math.md; at the optimum the critic loss is -D_f(p_data || p_g).
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def _op_params(fn: str, kind: str, role: str, params: dict) -> tuple[float, floa
 
 def _check_output(fn: str, name: str, t: object) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{fn}: {name} must be a torch.Tensor of critic outputs, got "
-                        f"{type(t).__name__}")
+        raise TypeError(
+            f"{fn}: {name} must be a torch.Tensor of critic outputs, got {type(t).__name__}"
+        )
     return t
 
 

@@ -1,4 +1,5 @@
-"""Gradient penalties on the critic: WGAN-GP, WGAN-LP, R1, R2 and DRAGAN (math.md sections 1-2).
+"""Gradient penalties on the critic: WGAN-GP, WGAN-LP, R1, R2 and DRAGAN (docs/math.md
+sections 1-2).
 
 Every penalty has the same three steps, each on a fused op where one exists:
 
@@ -128,14 +129,20 @@ def _check_inputs(fn: str, inputs: object) -> tuple:
     return tuple(inputs)
 
 
-def _draw_eps(fn: str, eps: Optional[torch.Tensor], batch: int, device: torch.device,
-              generator: Optional[torch.Generator]) -> torch.Tensor:
+def _draw_eps(
+    fn: str,
+    eps: Optional[torch.Tensor],
+    batch: int,
+    device: torch.device,
+    generator: Optional[torch.Generator],
+) -> torch.Tensor:
     """eps_i ~ U[0, 1), one per sample, float32 on `device`; or the caller's eps, checked."""
     if eps is None:
         if generator is not None:
             # A generator draws on its own device; the values then move to the data.
-            drawn = torch.rand(batch, generator=generator, device=generator.device,
-                               dtype=torch.float32)
+            drawn = torch.rand(
+                batch, generator=generator, device=generator.device, dtype=torch.float32
+            )
             return drawn.to(device)
         return torch.rand(batch, device=device, dtype=torch.float32)
     if generator is not None:
@@ -164,8 +171,9 @@ def _active_scaler(fn: str, scaler: object, device: torch.device) -> Optional[An
         )
     if not scaler.is_enabled():
         return None
-    if not (torch.amp.is_autocast_available(device.type)
-            and torch.is_autocast_enabled(device.type)):
+    if not (
+        torch.amp.is_autocast_available(device.type) and torch.is_autocast_enabled(device.type)
+    ):
         raise RuntimeError(
             f"{fn}: scaler is an enabled GradScaler but autocast is not enabled for device type "
             f"'{device.type}': call the penalty inside torch.autocast('{device.type}', ...) "
@@ -177,8 +185,9 @@ def _active_scaler(fn: str, scaler: object, device: torch.device) -> Optional[An
 # --- the shared core ----------------------------------------------------------------------------
 
 
-def _critic_scores(fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple,
-                   batch: int) -> torch.Tensor:
+def _critic_scores(
+    fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple, batch: int
+) -> torch.Tensor:
     out = D(*xs, *inputs)
     if isinstance(out, (tuple, list)) and len(out) > 0:
         out = out[0]  # (score, features, ...) critics: the score comes first
@@ -213,13 +222,25 @@ def _flatten_joint(grads: Sequence[torch.Tensor], batch: int) -> torch.Tensor:
 
 
 def _distributed() -> bool:
-    return (torch.distributed.is_available() and torch.distributed.is_initialized()
-            and torch.distributed.get_world_size() > 1)
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
-def _penalty_at(fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple, *,
-                target: float, weight: float, one_sided: bool, scaler: Optional[Any],
-                impl: Optional[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def _penalty_at(
+    fn: str,
+    D: Critic,
+    xs: tuple[torch.Tensor, ...],
+    inputs: tuple,
+    *,
+    target: float,
+    weight: float,
+    one_sided: bool,
+    scaler: Optional[Any],
+    impl: Optional[str],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(P, norms) of D's input gradient at `xs` (each requires grad)."""
     batch, device = xs[0].shape[0], xs[0].device
     create_graph = torch.is_grad_enabled()
@@ -233,8 +254,7 @@ def _penalty_at(fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple,
             inv_scale = 1.0 / scaler.get_scale()  # the one host synchronisation
         else:
             outputs = total
-        grads = torch.autograd.grad(outputs, xs, create_graph=create_graph,
-                                    materialize_grads=True)
+        grads = torch.autograd.grad(outputs, xs, create_graph=create_graph, materialize_grads=True)
     flat = _flatten_joint(grads, batch)
     # The norm accumulates in float32 whatever autocast would pick: that is the point of it.
     if torch.amp.is_autocast_available(device.type):
@@ -289,7 +309,7 @@ def gradient_penalty(
         P       = weight / B * sum_i phi(||g_i||_2 - target)
         phi(d)  = d^2  (two-sided, default),   max(d, 0)^2  (one_sided=True, WGAN-LP)
 
-    Defaults: weight (lambda) = 10, target (K) = 1, two-sided (math.md section 5).
+    Defaults: weight (lambda) = 10, target (K) = 1, two-sided (docs/math.md section 5).
 
     Args:
         D: the critic; called as D(x_hat, *inputs) (D(*x_hats, *inputs) for a joint penalty).
@@ -315,17 +335,38 @@ def gradient_penalty(
     """
     fn = "gradient_penalty"
     return _interpolated_penalty(
-        fn, D, _as_tuple(fn, "real", real), _as_tuple(fn, "fake", fake), weight=weight,
-        target=target, one_sided=one_sided, eps=eps, generator=generator, inputs=inputs,
-        scaler=scaler, return_norms=return_norms, impl=impl,
+        fn,
+        D,
+        _as_tuple(fn, "real", real),
+        _as_tuple(fn, "fake", fake),
+        weight=weight,
+        target=target,
+        one_sided=one_sided,
+        eps=eps,
+        generator=generator,
+        inputs=inputs,
+        scaler=scaler,
+        return_norms=return_norms,
+        impl=impl,
     )
 
 
-def _interpolated_penalty(fn: str, D: Critic, reals: tuple[torch.Tensor, ...],
-                          fakes: tuple[torch.Tensor, ...], *, weight: float, target: float,
-                          one_sided: bool, eps: Optional[torch.Tensor],
-                          generator: Optional[torch.Generator], inputs: Sequence[Any],
-                          scaler: Optional[Any], return_norms: bool, impl: Optional[str]):
+def _interpolated_penalty(
+    fn: str,
+    D: Critic,
+    reals: tuple[torch.Tensor, ...],
+    fakes: tuple[torch.Tensor, ...],
+    *,
+    weight: float,
+    target: float,
+    one_sided: bool,
+    eps: Optional[torch.Tensor],
+    generator: Optional[torch.Generator],
+    inputs: Sequence[Any],
+    scaler: Optional[Any],
+    return_norms: bool,
+    impl: Optional[str],
+):
     _check_pairs(fn, reals, fakes)
     weight = _check_number(fn, "weight", weight)
     target = _check_number(fn, "target", target, minimum=0.0)
@@ -339,8 +380,17 @@ def _interpolated_penalty(fn: str, D: Critic, reals: tuple[torch.Tensor, ...],
         # through the fused interpolation; otherwise x_hat becomes a fresh leaf.
         x_hats = tuple(gp_interpolate(r, f, eps, impl=impl) for r, f in zip(reals, fakes))
         x_hats = tuple(x if x.requires_grad else x.requires_grad_(True) for x in x_hats)
-    penalty, norms = _penalty_at(fn, D, x_hats, extra, target=target, weight=weight,
-                                 one_sided=bool(one_sided), scaler=active, impl=impl)
+    penalty, norms = _penalty_at(
+        fn,
+        D,
+        x_hats,
+        extra,
+        target=target,
+        weight=weight,
+        one_sided=bool(one_sided),
+        scaler=active,
+        impl=impl,
+    )
     return _result(penalty, norms, return_norms)
 
 
@@ -388,16 +438,34 @@ def r2_penalty(
     return _r_penalty(fn, D, fake, gamma, inputs, scaler, return_norms, impl, "fake")
 
 
-def _r_penalty(fn: str, D: Critic, x: Tensors, gamma: float, inputs: Sequence[Any],
-               scaler: Optional[Any], return_norms: bool, impl: Optional[str], name: str):
+def _r_penalty(
+    fn: str,
+    D: Critic,
+    x: Tensors,
+    gamma: float,
+    inputs: Sequence[Any],
+    scaler: Optional[Any],
+    return_norms: bool,
+    impl: Optional[str],
+    name: str,
+):
     xs = _as_tuple(fn, name, x)
     gamma = _check_number(fn, "gamma", gamma, minimum=0.0)
     extra = _check_inputs(fn, inputs)
     active = _active_scaler(fn, scaler, xs[0].device)
     with torch.enable_grad():
         leaves = _grad_leaves(xs)
-    penalty, norms = _penalty_at(fn, D, leaves, extra, target=0.0, weight=gamma / 2,
-                                 one_sided=False, scaler=active, impl=impl)
+    penalty, norms = _penalty_at(
+        fn,
+        D,
+        leaves,
+        extra,
+        target=0.0,
+        weight=gamma / 2,
+        one_sided=False,
+        scaler=active,
+        impl=impl,
+    )
     return _result(penalty, norms, return_norms)
 
 
@@ -424,7 +492,7 @@ def dragan_penalty(
 
     std(real) is the standard deviation of the whole batch (population std, as the original
     numpy code), one scalar per tensor, treated as a constant. Defaults: weight 10, target 1,
-    perturb 0.5 (math.md section 5). `generator` draws both u and eps. Other arguments as in
+    perturb 0.5 (docs/math.md section 5). `generator` draws both u and eps. Other arguments as in
     `gradient_penalty`.
     """
     fn = "dragan_penalty"
@@ -437,15 +505,26 @@ def dragan_penalty(
         with torch.no_grad():
             std = r.detach().to(torch.promote_types(r.dtype, torch.float32)).std(correction=0)
             if generator is not None:
-                u = torch.rand(r.shape, generator=generator, device=generator.device,
-                               dtype=torch.float32).to(r.device)
+                u = torch.rand(
+                    r.shape, generator=generator, device=generator.device, dtype=torch.float32
+                ).to(r.device)
             else:
                 u = torch.rand(r.shape, device=r.device, dtype=torch.float32)
             noise = (perturb * std * u).to(r.dtype)
         perturbed.append(r + noise)
     # the perturbed points play the part of `fake` in the interpolation
     return _interpolated_penalty(
-        fn, D, reals, tuple(perturbed), weight=weight, target=target, one_sided=one_sided,
-        eps=eps, generator=generator, inputs=inputs, scaler=scaler, return_norms=return_norms,
+        fn,
+        D,
+        reals,
+        tuple(perturbed),
+        weight=weight,
+        target=target,
+        one_sided=one_sided,
+        eps=eps,
+        generator=generator,
+        inputs=inputs,
+        scaler=scaler,
+        return_norms=return_norms,
         impl=impl,
     )

@@ -1,6 +1,6 @@
 """Plain-PyTorch reference of every gankernels op: the correctness oracle and the eager baseline.
 
-Each function computes the formulas of ../shared/design/math.md as directly as PyTorch allows,
+Each function computes the formulas of docs/math.md as directly as PyTorch allows,
 accumulating in float32 for half types, and is differentiable to any order. They take the same
 arguments as the fused ops (`torch.ops.gankernels.*`) and return the same dtypes.
 """
@@ -95,7 +95,7 @@ def softplus(v: torch.Tensor) -> torch.Tensor:
 
 
 def _conjugate_of_activation(kind: str, v: torch.Tensor) -> torch.Tensor:
-    """f*(g_f(v)) in closed form (math.md section 3)."""
+    """f*(g_f(v)) in closed form (docs/math.md section 3)."""
     if kind == "kl":
         return torch.exp(v - 1)
     if kind == "reverse_kl":
@@ -144,7 +144,7 @@ def adversarial_loss(
     c: float = 0.0,
     nonsaturating: bool = False,
 ) -> torch.Tensor:
-    """The mean loss of `role` ("critic" or "generator") for one kind of math.md's table.
+    """The mean loss of `role` ("critic" or "generator") for one kind of docs/math.md's table.
 
     v_r = real_out, v_g = fake_out (raw critic outputs, averaged over all their elements):
       minimax          critic E[sp(-v_r)] + E[sp(v_g)]        generator -E[sp(v_g)]

@@ -30,8 +30,16 @@ def tolerance(dtype: torch.dtype) -> tuple[float, float]:
     return TOLERANCES[dtype]
 
 
-def make(shape: Sequence[int], dtype: torch.dtype, device, *, seed: int, scale: float = 1.0,
-         layout: str = "contiguous", requires_grad: bool = False) -> torch.Tensor:
+def make(
+    shape: Sequence[int],
+    dtype: torch.dtype,
+    device,
+    *,
+    seed: int,
+    scale: float = 1.0,
+    layout: str = "contiguous",
+    requires_grad: bool = False,
+) -> torch.Tensor:
     """A seeded random tensor in one of the layouts the kernels must all accept:
     "contiguous", "channels_last" (4-D only), "noncontiguous" (a strided slice), "expanded"
     (stride 0 in the trailing dim, as a sum's gradient is)."""
@@ -57,17 +65,22 @@ def layouts(shape: Sequence[int]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def sample_inputs(op: str, device="cpu", dtype: torch.dtype = torch.float32,
-                  requires_grad: bool = False,
-                  shapes: Optional[Sequence[Sequence[int]]] = None) -> Iterator[tuple]:
+def sample_inputs(
+    op: str,
+    device="cpu",
+    dtype: torch.dtype = torch.float32,
+    requires_grad: bool = False,
+    shapes: Optional[Sequence[Sequence[int]]] = None,
+) -> Iterator[tuple]:
     """(label, args, kwargs) for `op` over odd shapes and layouts, seeded and repeatable."""
     seed = 0
     if op == "gp_interpolate":
         for shape in shapes or IMAGE_SHAPES:
             for layout in layouts(shape):
                 seed += 1
-                real = make(shape, dtype, device, seed=seed, layout=layout,
-                            requires_grad=requires_grad)
+                real = make(
+                    shape, dtype, device, seed=seed, layout=layout, requires_grad=requires_grad
+                )
                 fake = make(shape, dtype, device, seed=seed + 1000, requires_grad=requires_grad)
                 gen = torch.Generator().manual_seed(seed)
                 eps = torch.rand(shape[0], generator=gen, dtype=torch.float64).to(dtype)
@@ -77,13 +90,22 @@ def sample_inputs(op: str, device="cpu", dtype: torch.dtype = torch.float32,
         for shape in shapes or IMAGE_SHAPES:
             for layout in layouts(shape):
                 for target, weight, one_sided, inv_scale in (
-                    (1.0, 10.0, False, 1.0), (1.0, 10.0, True, 1.0), (0.0, 5.0, False, 1.0),
+                    (1.0, 10.0, False, 1.0),
+                    (1.0, 10.0, True, 1.0),
+                    (0.0, 5.0, False, 1.0),
                     (1.0, 10.0, False, 1 / 1024),
                 ):
                     seed += 1
                     scale = 1024.0 if inv_scale != 1.0 else 1.0
-                    grad = make(shape, dtype, device, seed=seed, scale=scale / shape[-1] ** 0.5,
-                                layout=layout, requires_grad=requires_grad)
+                    grad = make(
+                        shape,
+                        dtype,
+                        device,
+                        seed=seed,
+                        scale=scale / shape[-1] ** 0.5,
+                        layout=layout,
+                        requires_grad=requires_grad,
+                    )
                     label = f"{list(shape)}-{layout}-K{target}-w{weight}-os{one_sided}-s{inv_scale}"
                     yield label, (grad, target, weight, one_sided, inv_scale), {}
     elif op == "adversarial_loss":
@@ -94,22 +116,30 @@ def sample_inputs(op: str, device="cpu", dtype: torch.dtype = torch.float32,
                 for role in ROLES:
                     seed += 1
                     real = make(shape, dtype, device, seed=seed, requires_grad=requires_grad)
-                    fake = make(shape, dtype, device, seed=seed + 1000,
-                                requires_grad=requires_grad)
+                    fake = make(shape, dtype, device, seed=seed + 1000, requires_grad=requires_grad)
                     params = (-1.0, 1.0, 0.0, False)
                     if kind == "least_squares":
                         params = (0.0, 1.0, 1.0, False) if seed % 2 else params
                     yield f"{list(shape)}-{kind}-{role}", (real, fake, kind, role, *params), {}
                     if role == "generator" and kind != "relativistic":
-                        ns = kind not in ("minimax", "nonsaturating", "wasserstein", "hinge",
-                                          "least_squares")
-                        yield (f"{list(shape)}-{kind}-{role}-noreal-ns{ns}",
-                               (None, fake, kind, role, *params[:3], ns), {})
+                        ns = kind not in (
+                            "minimax",
+                            "nonsaturating",
+                            "wasserstein",
+                            "hinge",
+                            "least_squares",
+                        )
+                        yield (
+                            f"{list(shape)}-{kind}-{role}-noreal-ns{ns}",
+                            (None, fake, kind, role, *params[:3], ns),
+                            {},
+                        )
     elif op == "clip_":
         for sizes in ((1,), (7, 300), (4096, 1, 33), (64 * 3 * 4 * 4, 64, 128 * 64 * 4 * 4, 128)):
             seed += 1
-            params = [make((n,), dtype, device, seed=seed + i, scale=0.02) for i, n in
-                      enumerate(sizes)]
+            params = [
+                make((n,), dtype, device, seed=seed + i, scale=0.02) for i, n in enumerate(sizes)
+            ]
             yield f"sizes{list(sizes)}", (params, 0.01), {}
     else:
         raise ValueError(f"unknown op {op!r}")
@@ -118,15 +148,22 @@ def sample_inputs(op: str, device="cpu", dtype: torch.dtype = torch.float32,
 # --- comparison and "which kernel ran" helpers (shared by the op tests) -------------------------
 
 
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: Optional[torch.dtype] = None,
-                 *, label: str = "", equal_nan: bool = False) -> None:
+def assert_close(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    dtype: Optional[torch.dtype] = None,
+    *,
+    label: str = "",
+    equal_nan: bool = False,
+) -> None:
     """Asserts |actual - expected| <= atol + rtol * |expected| elementwise, with the tolerance of
     `dtype` (default: `expected`'s dtype). On failure the message gives the worst element's index,
     both values and how many elements are off. NaN must match NaN when `equal_nan`."""
     rtol, atol = tolerance(dtype if dtype is not None else expected.dtype)
     where = f"{label}: " if label else ""
     assert actual.shape == expected.shape, (
-        f"{where}shape {list(actual.shape)} != expected {list(expected.shape)}")
+        f"{where}shape {list(actual.shape)} != expected {list(expected.shape)}"
+    )
     a = actual.detach().to("cpu", torch.float64)
     e = expected.detach().to("cpu", torch.float64)
     ok = torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
@@ -188,3 +225,13 @@ def dispatch_keyset(device: str) -> torch._C.DispatchKeySet:
     kernel (whose device check must refuse it) instead of the meta kernel."""
     key = torch._C.DispatchKey.CUDA if device == "cuda" else torch._C.DispatchKey.CPU
     return torch._C.DispatchKeySet(key)
+
+
+def check_error_type(check, *args) -> type:
+    """The exception type the Python argument check (gankernels/ops/_checks.py) raises for
+    `args`: what a compiled op must raise for them too (csrc/checks.h)."""
+    try:
+        check(*args)
+    except (ValueError, TypeError) as error:
+        return type(error)
+    raise AssertionError(f"{check.__name__} accepted the arguments")

@@ -3,7 +3,7 @@
 
 A variant is one object: a name, a one-line description, its critic and generator losses, what
 runs after a critic step (WGAN's weight clipping, BEGAN's k_t update) and its default
-hyper-parameters (math.md section 5). The built-in variants live in the `gankernels_plugins`
+hyper-parameters (docs/math.md section 5). The built-in variants live in the `gankernels_plugins`
 package and are registered in gankernels' own pyproject.toml exactly as a third party registers
 its own::
 
@@ -64,14 +64,15 @@ class VariantConflictError(RuntimeError):
 
 @dataclass(frozen=True)
 class Defaults:
-    """A variant's default hyper-parameters (math.md section 5); the trainer's flags override them.
+    """A variant's default hyper-parameters (docs/math.md section 5); the trainer's flags
+    override them.
 
     `options` holds variant-specific settings (r1 "lazy_interval", began "gamma", "lambda_k",
     "eta", dragan "perturb", lsgan "a"/"b"/"c", the f-GANs' "nonsaturating", ...).
 
     `points` holds values that replace the fields above when the trainer runs on point data
-    (N x D: the toy sets of math.md section 7, a user's N x D file), e.g. a learning rate tuned
-    for the small MLPs there, while the fields keep the reference values of math.md section 5
+    (N x D: the toy sets of docs/math.md section 7, a user's N x D file), e.g. a learning rate tuned
+    for the small MLPs there, while the fields keep the reference values of docs/math.md section 5
     for images. The trainer's flags override both.
     """
 
@@ -97,8 +98,7 @@ class Defaults:
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
         out["options"] = dict(self.options)
-        out["points"] = {k: list(v) if isinstance(v, tuple) else v
-                         for k, v in self.points.items()}
+        out["points"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.points.items()}
         return out
 
     def for_points(self) -> Defaults:
@@ -133,8 +133,10 @@ def _check_defaults(d: Defaults) -> None:
         allowed = {f.name for f in dataclasses.fields(Defaults)} - {"options", "points"}
         unknown = sorted(set(d.points) - allowed)
         if unknown:
-            raise ValueError(f"points: {', '.join(map(repr, unknown))} are not Defaults fields; "
-                             f"expected some of {', '.join(sorted(allowed))}")
+            raise ValueError(
+                f"points: {', '.join(map(repr, unknown))} are not Defaults fields; "
+                f"expected some of {', '.join(sorted(allowed))}"
+            )
         # The values must make valid defaults themselves (this checks them like the fields).
         dataclasses.replace(d, points={}, **d.points)
 
@@ -157,21 +159,30 @@ class Variant:
     defaults: Defaults
     critic_kind: str = "score"  # "score": outputs [B] or [B, 1]; "autoencoder": outputs like x
 
-    def __init__(self, name: str, description: str, defaults: Optional[Defaults] = None,
-                 *, critic_kind: str = "score") -> None:
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        defaults: Optional[Defaults] = None,
+        *,
+        critic_kind: str = "score",
+    ) -> None:
         if not isinstance(name, str) or not name or name.strip() != name or " " in name:
             raise ValueError(f"name must be a non-empty string without spaces, got {name!r}")
         if not isinstance(description, str) or not description or "\n" in description:
-            raise ValueError(f"description of variant {name!r} must be one non-empty line, "
-                             f"got {description!r}")
+            raise ValueError(
+                f"description of variant {name!r} must be one non-empty line, got {description!r}"
+            )
         if critic_kind not in CRITIC_KINDS:
             raise ValueError(f"critic_kind must be one of {CRITIC_KINDS}, got {critic_kind!r}")
         self.name = name
         self.description = description
         self.defaults = defaults if defaults is not None else Defaults()
         if not isinstance(self.defaults, Defaults):
-            raise TypeError(f"defaults must be a gankernels.variants.Defaults, "
-                            f"got {type(self.defaults).__name__}")
+            raise TypeError(
+                f"defaults must be a gankernels.variants.Defaults, "
+                f"got {type(self.defaults).__name__}"
+            )
         self.critic_kind = critic_kind
         self.check_defaults(self.defaults)
 
@@ -201,8 +212,10 @@ class Variant:
                 options[key] = value
             else:
                 known = sorted(fields - {"options"}) + sorted(options)
-                raise ValueError(f"variant {self.name!r} has no setting {key!r}; "
-                                 f"expected one of {', '.join(known)}")
+                raise ValueError(
+                    f"variant {self.name!r} has no setting {key!r}; "
+                    f"expected one of {', '.join(known)}"
+                )
         defaults = dataclasses.replace(self.defaults, options=options, **replaced)
         self.check_defaults(defaults)
         new = copy.copy(self)
@@ -215,28 +228,45 @@ class Variant:
         """The per-run state: {"step": 0} plus whatever the variant keeps on `device`."""
         return {"step": 0}
 
-    def critic_loss(self, critic: Callable, generator: Callable, real: torch.Tensor,
-                    z: torch.Tensor, state: dict[str, Any], *, impl: str = "auto",
-                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def critic_loss(
+        self,
+        critic: Callable,
+        generator: Callable,
+        real: torch.Tensor,
+        z: torch.Tensor,
+        state: dict[str, Any],
+        *,
+        impl: str = "auto",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(the critic's loss to backpropagate, detached scalars to log)."""
         raise NotImplementedError(f"variant {self.name!r} does not define critic_loss")
 
-    def generator_loss(self, critic: Callable, generator: Callable, real: torch.Tensor,
-                       z: torch.Tensor, state: dict[str, Any], *, impl: str = "auto",
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generator_loss(
+        self,
+        critic: Callable,
+        generator: Callable,
+        real: torch.Tensor,
+        z: torch.Tensor,
+        state: dict[str, Any],
+        *,
+        impl: str = "auto",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(the generator's loss to backpropagate, detached scalars to log)."""
         raise NotImplementedError(f"variant {self.name!r} does not define generator_loss")
 
-    def after_critic_step(self, critic: torch.nn.Module, state: dict[str, Any], *,
-                          impl: str = "auto") -> dict[str, torch.Tensor]:
+    def after_critic_step(
+        self, critic: torch.nn.Module, state: dict[str, Any], *, impl: str = "auto"
+    ) -> dict[str, torch.Tensor]:
         """What runs after the critic's optimiser step (clipping, k_t update); default nothing."""
         return {}
 
     def describe_defaults(self) -> str:
         """The defaults on one line, as `python -m gankernels variants` prints them."""
         d = self.defaults
-        parts = [f"n_critic={d.n_critic}", f"{d.optimizer} lr_critic={d.lr_critic:g} "
-                 f"lr_generator={d.lr_generator:g}"]
+        parts = [
+            f"n_critic={d.n_critic}",
+            f"{d.optimizer} lr_critic={d.lr_critic:g} lr_generator={d.lr_generator:g}",
+        ]
         if d.optimizer == "adam":
             parts.append(f"betas=({d.betas[0]:g}, {d.betas[1]:g})")
         if d.penalty_weight is not None:
@@ -245,8 +275,10 @@ class Variant:
             parts.append(f"clip_value={d.clip_value:g}")
         parts.extend(f"{k}={v!r}" for k, v in sorted(d.options.items()))
         if d.points:
-            points = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}"
-                              for k, v in sorted(d.points.items()))
+            points = " ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}"
+                for k, v in sorted(d.points.items())
+            )
             parts.append(f"on point data: {points}")
         return ", ".join(parts)
 
@@ -289,11 +321,15 @@ def _as_variant(obj: Any, ep_name: str) -> Variant:
     if isinstance(obj, type) and issubclass(obj, Variant):
         obj = obj()
     if not isinstance(obj, Variant):
-        raise TypeError(f"entry point {ep_name!r} refers to a {type(obj).__name__}, "
-                        f"not a gankernels.variants.Variant")
+        raise TypeError(
+            f"entry point {ep_name!r} refers to a {type(obj).__name__}, "
+            f"not a gankernels.variants.Variant"
+        )
     if obj.name != ep_name:
-        raise ValueError(f"entry point {ep_name!r} refers to a variant named {obj.name!r}; "
-                         f"the two names must match")
+        raise ValueError(
+            f"entry point {ep_name!r} refers to a variant named {obj.name!r}; "
+            f"the two names must match"
+        )
     return obj
 
 
@@ -310,9 +346,12 @@ def _load() -> _Registry:
             dists = sorted({dist for _, dist in eps})
             if len(dists) > 1:
                 reg.conflicts[name] = dists
-                warnings.warn(f"gankernels variant {name!r} is claimed by several distributions: "
-                              f"{' and '.join(dists)}; uninstall one of them",
-                              PluginLoadWarning, stacklevel=3)
+                warnings.warn(
+                    f"gankernels variant {name!r} is claimed by several distributions: "
+                    f"{' and '.join(dists)}; uninstall one of them",
+                    PluginLoadWarning,
+                    stacklevel=3,
+                )
                 continue
             ep, dist = eps[0]
             try:
@@ -320,9 +359,12 @@ def _load() -> _Registry:
             except Exception as exc:  # noqa: BLE001  (any plugin error is reported, never fatal)
                 error = f"{type(exc).__name__}: {exc}"
                 reg.failures.append(PluginFailure(name, dist, ep.value, error))
-                warnings.warn(f"gankernels variant plugin {name!r} from distribution {dist!r} "
-                              f"({ep.value}) failed to load: {error}",
-                              PluginLoadWarning, stacklevel=3)
+                warnings.warn(
+                    f"gankernels variant plugin {name!r} from distribution {dist!r} "
+                    f"({ep.value}) failed to load: {error}",
+                    PluginLoadWarning,
+                    stacklevel=3,
+                )
                 continue
             reg.variants[name] = variant
             reg.sources[name] = dist
@@ -359,9 +401,11 @@ def distribution_of(name: str) -> str:
 
 
 def _conflict_message(name: str, dists: list[str]) -> str:
-    return (f"gankernels variant {name!r} is claimed by more than one distribution: "
-            f"{' and '.join(repr(d) for d in dists)}; uninstall one of them (or give one "
-            f"entry point another name)")
+    return (
+        f"gankernels variant {name!r} is claimed by more than one distribution: "
+        f"{' and '.join(repr(d) for d in dists)}; uninstall one of them (or give one "
+        f"entry point another name)"
+    )
 
 
 def get(name: str) -> Variant:
@@ -382,8 +426,10 @@ def get(name: str) -> Variant:
     message += f" Known variants: {', '.join(known) if known else '(none)'}"
     for failure in reg.failures:
         if failure.name == name:
-            message += (f". A plugin named {name!r} (distribution {failure.distribution}) "
-                        f"failed to load: {failure.error}")
+            message += (
+                f". A plugin named {name!r} (distribution {failure.distribution}) "
+                f"failed to load: {failure.error}"
+            )
     raise KeyError(message)
 
 
@@ -391,8 +437,9 @@ def register(variant: Variant, *, replace: bool = False) -> Variant:
     """Register `variant` in this process (no entry point needed). A name that is already taken
     raises VariantConflictError naming its distribution, unless `replace=True`."""
     if not isinstance(variant, Variant):
-        raise TypeError(f"variant must be a gankernels.variants.Variant, "
-                        f"got {type(variant).__name__}")
+        raise TypeError(
+            f"variant must be a gankernels.variants.Variant, got {type(variant).__name__}"
+        )
     reg = _load()
     with _LOCK:
         name = variant.name
@@ -400,8 +447,7 @@ def register(variant: Variant, *, replace: bool = False) -> Variant:
             if name in reg.conflicts:
                 raise VariantConflictError(_conflict_message(name, reg.conflicts[name]))
             if name in reg.variants and reg.variants[name] is not variant:
-                raise VariantConflictError(_conflict_message(name, [reg.sources[name],
-                                                                    IN_PROCESS]))
+                raise VariantConflictError(_conflict_message(name, [reg.sources[name], IN_PROCESS]))
         reg.conflicts.pop(name, None)
         reg.variants[name] = variant
         reg.sources[name] = IN_PROCESS
@@ -447,9 +493,11 @@ def _run(args: argparse.Namespace) -> int:
 def add_variants_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add `variants [NAME ...]`: list the GAN variants with their defaults, and failed plugins."""
     parser = subparsers.add_parser(
-        "variants", help="list the GAN variants (built-in and plugins) with their defaults",
+        "variants",
+        help="list the GAN variants (built-in and plugins) with their defaults",
         description="List every GAN variant found through the entry-point group "
-                    f"{GROUP!r}, with its description and defaults, and plugins that failed.")
+        f"{GROUP!r}, with its description and defaults, and plugins that failed.",
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help="only these variants")
     parser.set_defaults(run=_run)
     return parser

@@ -1,6 +1,7 @@
-"""What most built-in variants share: one adversarial loss kind (math.md section 3), optionally a
-gradient penalty (section 2) in the critic loss, and optionally weight clipping (section 4) after
-each critic step. Everything runs through gankernels' public API, so `impl=` picks the kernels.
+"""What most built-in variants share: one adversarial loss kind (docs/math.md section 3),
+optionally a gradient penalty (section 2) in the critic loss, and optionally weight clipping
+(section 4) after each critic step. Everything runs through gankernels' public API, so `impl=`
+picks the kernels.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ PENALTY_OPTIONS = {
 
 def check_option(variant: str, key: str, value: Any) -> None:
     """Raise ValueError naming the variant and option when `value` is not what `key` takes."""
-    def fail(expected: str) -> None:
-        raise ValueError(f"option {key!r} of variant {variant!r} must be {expected}, "
-                         f"got {value!r}")
 
-    is_number = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                 and math.isfinite(value))
+    def fail(expected: str) -> None:
+        raise ValueError(f"option {key!r} of variant {variant!r} must be {expected}, got {value!r}")
+
+    is_number = (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    )
     if key == "lazy_interval":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             fail("an int >= 1")
@@ -62,11 +64,15 @@ def scores(critic: Callable, x: torch.Tensor, variant: str) -> torch.Tensor:
     if isinstance(out, (tuple, list)) and out:
         out = out[0]
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"variant {variant!r}: the critic must return a tensor of scores, "
-                        f"got {type(out).__name__}")
+        raise TypeError(
+            f"variant {variant!r}: the critic must return a tensor of scores, "
+            f"got {type(out).__name__}"
+        )
     if out.dim() == 0 or out.shape[0] != x.shape[0] or out.numel() != x.shape[0]:
-        raise ValueError(f"variant {variant!r}: the critic must return one score per sample, "
-                         f"shape [{x.shape[0]}] or [{x.shape[0]}, 1], got {list(out.shape)}")
+        raise ValueError(
+            f"variant {variant!r}: the critic must return one score per sample, "
+            f"shape [{x.shape[0]}] or [{x.shape[0]}, 1], got {list(out.shape)}"
+        )
     return out
 
 
@@ -101,12 +107,19 @@ class AdversarialVariant(Variant):
     and WGAN's weight clipping after each critic step when defaults.clip_value is set.
     """
 
-    def __init__(self, name: str, description: str, defaults: Defaults, *, kind: str,
-                 critic_options: tuple[str, ...] = (), generator_options: tuple[str, ...] = (),
-                 penalty: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        defaults: Defaults,
+        *,
+        kind: str,
+        critic_options: tuple[str, ...] = (),
+        generator_options: tuple[str, ...] = (),
+        penalty: Optional[str] = None,
+    ) -> None:
         if kind not in gankernels.reference.LOSS_KINDS:
-            raise ValueError(f"kind must be one of {gankernels.reference.LOSS_KINDS}, "
-                             f"got {kind!r}")
+            raise ValueError(f"kind must be one of {gankernels.reference.LOSS_KINDS}, got {kind!r}")
         if penalty is not None and penalty not in PENALTIES:
             raise ValueError(f"penalty must be None or one of {PENALTIES}, got {penalty!r}")
         self.kind = kind
@@ -118,53 +131,80 @@ class AdversarialVariant(Variant):
         super().__init__(name, description, defaults)
 
     def check_defaults(self, defaults: Defaults) -> None:
-        required = (self.critic_options + self.generator_options
-                    + PENALTY_OPTIONS.get(self.penalty, ()))
+        required = (
+            self.critic_options + self.generator_options + PENALTY_OPTIONS.get(self.penalty, ())
+        )
         check_variant_options(self, defaults, required)
         if self.penalty is not None and defaults.penalty_weight is None:
-            raise ValueError(f"variant {self.name!r} has a {self.penalty} penalty: "
-                             f"penalty_weight must be a number >= 0, got None")
+            raise ValueError(
+                f"variant {self.name!r} has a {self.penalty} penalty: "
+                f"penalty_weight must be a number >= 0, got None"
+            )
         if self.penalty is None and defaults.penalty_weight is not None:
-            raise ValueError(f"variant {self.name!r} has no gradient penalty: penalty_weight "
-                             f"must be None, got {defaults.penalty_weight!r}")
+            raise ValueError(
+                f"variant {self.name!r} has no gradient penalty: penalty_weight "
+                f"must be None, got {defaults.penalty_weight!r}"
+            )
 
     def _loss_params(self, keys: tuple[str, ...]) -> dict[str, Any]:
         return {k: self.defaults.options[k] for k in keys}
 
-    def _penalty(self, critic: Callable, real: torch.Tensor, fake: torch.Tensor,
-                 state: dict[str, Any], impl: str) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    def _penalty(
+        self,
+        critic: Callable,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        state: dict[str, Any],
+        impl: str,
+    ) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
         """(P, per-sample norms), or None when no penalty is due at this step."""
         weight = self.defaults.penalty_weight
         opts = self.defaults.options
         if self.penalty is None or weight == 0:
             return None
         if self.penalty == "gp":
-            return gankernels.gradient_penalty(critic, real, fake, weight=weight,
-                                               target=opts["target"],
-                                               one_sided=opts["one_sided"], return_norms=True,
-                                               impl=impl)
+            return gankernels.gradient_penalty(
+                critic,
+                real,
+                fake,
+                weight=weight,
+                target=opts["target"],
+                one_sided=opts["one_sided"],
+                return_norms=True,
+                impl=impl,
+            )
         if self.penalty == "dragan":
-            return gankernels.dragan_penalty(critic, real, weight=weight, target=opts["target"],
-                                             perturb=opts["perturb"], return_norms=True,
-                                             impl=impl)
+            return gankernels.dragan_penalty(
+                critic,
+                real,
+                weight=weight,
+                target=opts["target"],
+                perturb=opts["perturb"],
+                return_norms=True,
+                impl=impl,
+            )
         interval = opts["lazy_interval"]
         if int(state.get("step", 0)) % interval:
             return None
         # Lazy regularisation (StyleGAN2): the penalty runs every k-th step at k times the weight,
         # so its average contribution per step is unchanged.
-        return gankernels.r1_penalty(critic, real, gamma=weight * interval, return_norms=True,
-                                     impl=impl)
+        return gankernels.r1_penalty(
+            critic, real, gamma=weight * interval, return_norms=True, impl=impl
+        )
 
     def critic_loss(self, critic, generator, real, z, state, *, impl="auto"):
         fake = generate_detached(generator, z)
         real_out = scores(critic, real, self.name)
         fake_out = scores(critic, fake, self.name)
-        adversarial = gankernels.discriminator_loss(real_out, fake_out, kind=self.kind,
-                                                    **self._loss_params(self.critic_options),
-                                                    impl=impl)
+        adversarial = gankernels.discriminator_loss(
+            real_out, fake_out, kind=self.kind, **self._loss_params(self.critic_options), impl=impl
+        )
         loss = adversarial
-        logs = {"adversarial": adversarial.detach(), "real_score": real_out.detach().mean(),
-                "fake_score": fake_out.detach().mean()}
+        logs = {
+            "adversarial": adversarial.detach(),
+            "real_score": real_out.detach().mean(),
+            "fake_score": fake_out.detach().mean(),
+        }
         penalty = self._penalty(critic, real, fake, state, impl)
         if penalty is not None:
             value, norms = penalty
@@ -181,9 +221,13 @@ class AdversarialVariant(Variant):
             # Only the generator's gradient is wanted: D(x_r) enters as a constant.
             with torch.no_grad():
                 real_out = scores(critic, real, self.name)
-        loss = gankernels.generator_loss(fake_out, kind=self.kind, real_out=real_out,
-                                         **self._loss_params(self.generator_options),
-                                         impl=impl)
+        loss = gankernels.generator_loss(
+            fake_out,
+            kind=self.kind,
+            real_out=real_out,
+            **self._loss_params(self.generator_options),
+            impl=impl,
+        )
         return loss, {"loss": loss.detach()}
 
     def after_critic_step(self, critic, state, *, impl="auto"):

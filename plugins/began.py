@@ -27,18 +27,27 @@ class BEGAN(Variant):
 
     def __init__(self) -> None:
         super().__init__(
-            "began", "boundary-equilibrium GAN (Berthelot 2017): autoencoder critic, "
+            "began",
+            "boundary-equilibrium GAN (Berthelot 2017): autoencoder critic, "
             "k_t balances real and fake reconstruction",
-            Defaults(n_critic=1, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
-                     betas=(0.5, 0.999),
-                     options={"gamma": 0.5, "lambda_k": 0.001, "eta": 1.0}),
-            critic_kind="autoencoder")
+            Defaults(
+                n_critic=1,
+                optimizer="adam",
+                lr_critic=1e-4,
+                lr_generator=1e-4,
+                betas=(0.5, 0.999),
+                options={"gamma": 0.5, "lambda_k": 0.001, "eta": 1.0},
+            ),
+            critic_kind="autoencoder",
+        )
 
     def check_defaults(self, defaults: Defaults) -> None:
         check_variant_options(self, defaults, ("gamma", "lambda_k", "eta"))
         if defaults.penalty_weight is not None:
-            raise ValueError(f"variant {self.name!r} has no gradient penalty: penalty_weight "
-                             f"must be None, got {defaults.penalty_weight!r}")
+            raise ValueError(
+                f"variant {self.name!r} has no gradient penalty: penalty_weight "
+                f"must be None, got {defaults.penalty_weight!r}"
+            )
 
     def init_state(self, device: torch.device) -> dict[str, Any]:
         zero = torch.zeros((), dtype=torch.float32, device=device)
@@ -51,8 +60,10 @@ class BEGAN(Variant):
             out = out[0]
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"variant {self.name!r} needs an autoencoder critic returning a "
-                             f"reconstruction of its input's shape {list(x.shape)}, got {shape}")
+            raise ValueError(
+                f"variant {self.name!r} needs an autoencoder critic returning a "
+                f"reconstruction of its input's shape {list(x.shape)}, got {shape}"
+            )
         err = (x - out).abs()
         eta = self.defaults.options["eta"]
         if eta != 1:
@@ -68,8 +79,12 @@ class BEGAN(Variant):
         balance = (self.defaults.options["gamma"] * loss_real - loss_fake).detach()
         # Kept for after_critic_step: the k_t update uses this step's losses, on the device.
         state["balance"] = balance
-        logs = {"loss": loss.detach(), "recon_real": loss_real.detach(),
-                "recon_fake": loss_fake.detach(), "convergence": loss_real.detach() + balance.abs()}
+        logs = {
+            "loss": loss.detach(),
+            "recon_real": loss_real.detach(),
+            "recon_fake": loss_fake.detach(),
+            "convergence": loss_real.detach() + balance.abs(),
+        }
         return loss, logs
 
     def generator_loss(self, critic, generator, real, z, state, *, impl="auto"):

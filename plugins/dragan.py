@@ -4,7 +4,7 @@
     x_hat = eps x_r + (1 - eps)(x_r + 0.5 std(x_r) U[0, 1))
     L_G = E[sp(-v_g)]   (non-saturating)
 
-Defaults (math.md section 5): lambda = 10, perturbation 0.5 std, Adam 1e-4, betas (0.5, 0.9),
+Defaults (docs/math.md section 5): lambda = 10, perturbation 0.5 std, Adam 1e-4, betas (0.5, 0.9),
 one critic step per generator step.
 """
 
@@ -13,8 +13,17 @@ from gankernels.variants import Defaults
 from ._common import AdversarialVariant
 
 dragan = AdversarialVariant(
-    "dragan", "DRAGAN (Kodali 2017): non-saturating GAN + gradient penalty around perturbed "
-    "real data",
-    Defaults(n_critic=1, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4, betas=(0.5, 0.9),
-             penalty_weight=10.0, options={"target": 1.0, "perturb": 0.5}),
-    kind="nonsaturating", penalty="dragan")
+    "dragan",
+    "DRAGAN (Kodali 2017): non-saturating GAN + gradient penalty around perturbed real data",
+    Defaults(
+        n_critic=1,
+        optimizer="adam",
+        lr_critic=1e-4,
+        lr_generator=1e-4,
+        betas=(0.5, 0.9),
+        penalty_weight=10.0,
+        options={"target": 1.0, "perturb": 0.5},
+    ),
+    kind="nonsaturating",
+    penalty="dragan",
+)

@@ -10,7 +10,7 @@ nsgan on point data (the toy sets; `Defaults.points`) uses two time-scale learni
 (TTUR, Heusel 2017): critic 1e-3, generator 1e-4. With DCGAN's 2e-4 for both the generator
 collapses to one blob that hops from mode to mode on ring8. Measured on ring8 with the trainer's
 point preset (generator 256 wide, critic 128, batch 256, 2,000 steps, linear lr decay), seed 0,
-one thread of a shared 2-core CPU, 2026-11-23; metrics of math.md section 7 on 2,500 samples:
+one thread of a shared 2-core CPU, 2026-11-23; metrics of docs/math.md section 7 on 2,500 samples:
 
     critic lr   generator lr   n_critic   modes   HQ %    train s
     2e-4        2e-4           1          0/8      0.0     25
@@ -27,16 +27,27 @@ from gankernels.variants import Defaults
 
 from ._common import AdversarialVariant
 
-DCGAN_DEFAULTS = Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4,
-                          betas=(0.5, 0.999))
+DCGAN_DEFAULTS = Defaults(
+    n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)
+)
 
 gan = AdversarialVariant(
-    "gan", "original minimax GAN (Goodfellow 2014): BCE critic, saturating generator loss",
-    DCGAN_DEFAULTS, kind="minimax")
+    "gan",
+    "original minimax GAN (Goodfellow 2014): BCE critic, saturating generator loss",
+    DCGAN_DEFAULTS,
+    kind="minimax",
+)
 
 nsgan = AdversarialVariant(
-    "nsgan", "non-saturating GAN (Goodfellow 2014, DCGAN): BCE critic, generator minimises "
-    "-log D(G(z))",
-    Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999),
-             points={"lr_critic": 1e-3, "lr_generator": 1e-4}),
-    kind="nonsaturating")
+    "nsgan",
+    "non-saturating GAN (Goodfellow 2014, DCGAN): BCE critic, generator minimises -log D(G(z))",
+    Defaults(
+        n_critic=1,
+        optimizer="adam",
+        lr_critic=2e-4,
+        lr_generator=2e-4,
+        betas=(0.5, 0.999),
+        points={"lr_critic": 1e-3, "lr_generator": 1e-4},
+    ),
+    kind="nonsaturating",
+)

@@ -2,7 +2,7 @@
 
     L_D = 1/2 E[(v_r - b)^2] + 1/2 E[(v_g - a)^2],    L_G = 1/2 E[(v_g - c)^2]
 
-Defaults a = -1, b = 1, c = 0 (math.md section 3) and DCGAN's Adam 2e-4, betas (0.5, 0.999).
+Defaults a = -1, b = 1, c = 0 (docs/math.md section 3) and DCGAN's Adam 2e-4, betas (0.5, 0.999).
 """
 
 from gankernels.variants import Defaults
@@ -10,7 +10,17 @@ from gankernels.variants import Defaults
 from ._common import AdversarialVariant
 
 lsgan = AdversarialVariant(
-    "lsgan", "least-squares GAN (Mao 2017): squared error to labels a=-1, b=1, c=0",
-    Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999),
-             options={"a": -1.0, "b": 1.0, "c": 0.0}),
-    kind="least_squares", critic_options=("a", "b"), generator_options=("c",))
+    "lsgan",
+    "least-squares GAN (Mao 2017): squared error to labels a=-1, b=1, c=0",
+    Defaults(
+        n_critic=1,
+        optimizer="adam",
+        lr_critic=2e-4,
+        lr_generator=2e-4,
+        betas=(0.5, 0.999),
+        options={"a": -1.0, "b": 1.0, "c": 0.0},
+    ),
+    kind="least_squares",
+    critic_options=("a", "b"),
+    generator_options=("c",),
+)

@@ -14,8 +14,18 @@ from gankernels.variants import Defaults
 from ._common import AdversarialVariant
 
 r1 = AdversarialVariant(
-    "r1", "non-saturating GAN + R1 penalty gamma/2 E||grad D(x_r)||^2 (Mescheder 2018), "
+    "r1",
+    "non-saturating GAN + R1 penalty gamma/2 E||grad D(x_r)||^2 (Mescheder 2018), "
     "lazy every k steps",
-    Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.0, 0.99),
-             penalty_weight=10.0, options={"lazy_interval": 16}),
-    kind="nonsaturating", penalty="r1")
+    Defaults(
+        n_critic=1,
+        optimizer="adam",
+        lr_critic=2e-4,
+        lr_generator=2e-4,
+        betas=(0.0, 0.99),
+        penalty_weight=10.0,
+        options={"lazy_interval": 16},
+    ),
+    kind="nonsaturating",
+    penalty="r1",
+)

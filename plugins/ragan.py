@@ -12,8 +12,8 @@ from gankernels.variants import Defaults
 from ._common import AdversarialVariant
 
 ragan = AdversarialVariant(
-    "ragan", "relativistic average GAN (Jolicoeur-Martineau 2018): is real more real than "
-    "the average fake?",
-    Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4,
-             betas=(0.5, 0.999)),
-    kind="relativistic")
+    "ragan",
+    "relativistic average GAN (Jolicoeur-Martineau 2018): is real more real than the average fake?",
+    Defaults(n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)),
+    kind="relativistic",
+)

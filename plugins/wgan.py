@@ -16,7 +16,7 @@ data pass the paper's values: `--penalty-weight 10` (or `configure(penalty_weigh
 On point data (the toy sets; `Defaults.points`) both learning rates are 3e-3 instead of 1e-4;
 images keep the paper's 1e-4. Measured with the trainer (critic 128 wide, 3 hidden layers,
 z_dim 2, batch 256, n_critic 5, 2,000 generator steps, linear lr decay to 0), lambda 0.1,
-seed 0, one thread of a shared 2-core CPU, 2026-11-23; metrics of math.md section 7 on 2,500
+seed 0, one thread of a shared 2-core CPU, 2026-11-23; metrics of docs/math.md section 7 on 2,500
 samples:
 
     data     generator width   Adam lr   modes    HQ %    MMD^2      train s
@@ -42,22 +42,34 @@ from gankernels.variants import Defaults
 from ._common import AdversarialVariant
 
 wgan = AdversarialVariant(
-    "wgan", "Wasserstein GAN (Arjovsky 2017): weight clipping to [-c, c], RMSprop",
-    Defaults(n_critic=5, optimizer="rmsprop", lr_critic=5e-5, lr_generator=5e-5,
-             clip_value=0.01),
-    kind="wasserstein")
+    "wgan",
+    "Wasserstein GAN (Arjovsky 2017): weight clipping to [-c, c], RMSprop",
+    Defaults(n_critic=5, optimizer="rmsprop", lr_critic=5e-5, lr_generator=5e-5, clip_value=0.01),
+    kind="wasserstein",
+)
 
-_GP_DEFAULTS = dict(n_critic=5, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
-                    betas=(0.5, 0.9), penalty_weight=0.1,
-                    points={"lr_critic": 3e-3, "lr_generator": 3e-3})
+_GP_DEFAULTS = dict(
+    n_critic=5,
+    optimizer="adam",
+    lr_critic=1e-4,
+    lr_generator=1e-4,
+    betas=(0.5, 0.9),
+    penalty_weight=0.1,
+    points={"lr_critic": 3e-3, "lr_generator": 3e-3},
+)
 
 wgan_gp = AdversarialVariant(
-    "wgan-gp", "WGAN with gradient penalty (Gulrajani 2017): lambda E[(||grad D(x_hat)|| - 1)^2]",
+    "wgan-gp",
+    "WGAN with gradient penalty (Gulrajani 2017): lambda E[(||grad D(x_hat)|| - 1)^2]",
     Defaults(**_GP_DEFAULTS, options={"target": 1.0, "one_sided": False}),
-    kind="wasserstein", penalty="gp")
+    kind="wasserstein",
+    penalty="gp",
+)
 
 wgan_lp = AdversarialVariant(
-    "wgan-lp", "WGAN with the one-sided Lipschitz penalty (Petzka 2018): "
-    "lambda E[max(||grad D|| - 1, 0)^2]",
+    "wgan-lp",
+    "WGAN with the one-sided Lipschitz penalty (Petzka 2018): lambda E[max(||grad D|| - 1, 0)^2]",
     Defaults(**_GP_DEFAULTS, options={"target": 1.0, "one_sided": True}),
-    kind="wasserstein", penalty="gp")
+    kind="wasserstein",
+    penalty="gp",
+)

@@ -44,8 +44,13 @@ from gankernels.testing import TOLERANCES
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 OPS = (
-    "gp_interpolate", "gp_interpolate_backward", "norm_penalty", "norm_penalty_backward",
-    "adversarial_loss", "adversarial_loss_backward", "clip_",
+    "gp_interpolate",
+    "gp_interpolate_backward",
+    "norm_penalty",
+    "norm_penalty_backward",
+    "adversarial_loss",
+    "adversarial_loss_backward",
+    "clip_",
 )
 # The kernels' limits (csrc/cuda/clip.cu, csrc/cuda/adversarial_loss.cu): clip_'s largest chunk
 # and the most tensors and blocks one launch takes (kMaxTensors and kMaxBlocks: 64 and 320 at
@@ -87,8 +92,9 @@ class Inputs:
         self.device = device
         self.seed = 0
 
-    def randn(self, shape: Sequence[int], dtype: torch.dtype, *, scale: float = 1.0,
-              offset: int = 0) -> torch.Tensor:
+    def randn(
+        self, shape: Sequence[int], dtype: torch.dtype, *, scale: float = 1.0, offset: int = 0
+    ) -> torch.Tensor:
         """A tensor of `shape`; with `offset`, a view at that storage offset of a larger one."""
         self.seed += 1
         gen = torch.Generator().manual_seed(self.seed)
@@ -114,8 +120,13 @@ def f64(t: Optional[torch.Tensor], requires_grad: bool = False) -> Optional[torc
     return t.detach().to("cpu", torch.float64).requires_grad_(requires_grad)
 
 
-def error_ratio(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype,
-                magnitude: Optional[torch.Tensor] = None, equal_nan: bool = False) -> float:
+def error_ratio(
+    got: torch.Tensor,
+    want: torch.Tensor,
+    dtype: torch.dtype,
+    magnitude: Optional[torch.Tensor] = None,
+    equal_nan: bool = False,
+) -> float:
     """max |got - want| / (rtol * m + atol * max(m)), m = |want| or the magnitude given (for
     sums: the sum of the terms' magnitudes). <= 1 passes; inf for a NaN or inf mismatch. The
     atol is relative to the largest element, so that outputs of small magnitude are checked
@@ -129,7 +140,7 @@ def error_ratio(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype,
     rtol, atol = max(TOLERANCES[dtype], TOLERANCES.get(got.dtype, (0.0, 0.0)))
     g = got.detach().to("cpu", torch.float64)
     w = want.detach().to("cpu", torch.float64)
-    m = (w.abs() if magnitude is None else magnitude.detach().to("cpu", torch.float64).abs())
+    m = w.abs() if magnitude is None else magnitude.detach().to("cpu", torch.float64).abs()
     m = torch.nan_to_num(m, nan=0.0, posinf=0.0)
     top = float(m.max())
     bound = rtol * m + atol * (top if top > 0 else 1.0)
@@ -174,9 +185,11 @@ def gp_interpolate_calls(mk: Inputs, dtype: torch.dtype):
             check_dtype(ge, eps.dtype)
             terms = (f64(grad) * (f64(real) - f64(fake))).abs()
             magnitude = terms.reshape(terms.shape[0], -1).sum(1)
-            return [("grad_real", gr, want[0], None, False),
-                    ("grad_fake", gf, want[1], None, False),
-                    ("grad_eps", ge, want[2], magnitude, False)]
+            return [
+                ("grad_real", gr, want[0], None, False),
+                ("grad_fake", gf, want[1], None, False),
+                ("grad_eps", ge, want[2], magnitude, False),
+            ]
 
         yield "gp_interpolate_backward", f"{label}-{fmt(shape)}", backward
 
@@ -186,9 +199,11 @@ def gp_interpolate_calls(mk: Inputs, dtype: torch.dtype):
     def backward_without_inputs(grad=grad, eps=eps) -> list[Output]:
         gr, gf, ge = ops.gp_interpolate_backward(grad, eps, None, None)
         e = f64(eps)[:, None]
-        return [("grad_real", gr, e * f64(grad), None, False),
-                ("grad_fake", gf, (1 - e) * f64(grad), None, False),
-                ("grad_eps", ge, torch.zeros(256, dtype=torch.float64), None, False)]
+        return [
+            ("grad_real", gr, e * f64(grad), None, False),
+            ("grad_fake", gf, (1 - e) * f64(grad), None, False),
+            ("grad_eps", ge, torch.zeros(256, dtype=torch.float64), None, False),
+        ]
 
     yield "gp_interpolate_backward", "team-no-real-fake-256x37", backward_without_inputs
 
@@ -215,8 +230,10 @@ def norm_penalty_calls(mk: Inputs, dtype: torch.dtype):
             want_loss, want_norms = reference.norm_penalty(f64(grad), *args)
             check_dtype(loss, acc)
             check_dtype(norms, acc)
-            return [("loss", loss, want_loss, None, False),
-                    ("norms", norms, want_norms, None, False)]
+            return [
+                ("loss", loss, want_loss, None, False),
+                ("norms", norms, want_norms, None, False),
+            ]
 
         yield "norm_penalty", case, forward
 
@@ -231,14 +248,21 @@ def norm_penalty_calls(mk: Inputs, dtype: torch.dtype):
             got = ops.norm_penalty_backward(grad_loss, grad_norms, grad, norms, *args)
             leaf = f64(grad, True)
             outputs = reference.norm_penalty(leaf, *args)
-            upstream = (f64(grad_loss), f64(grad_norms) if grad_norms is not None
-                        else torch.zeros(grad.shape[0], dtype=torch.float64))
+            upstream = (
+                f64(grad_loss),
+                f64(grad_norms)
+                if grad_norms is not None
+                else torch.zeros(grad.shape[0], dtype=torch.float64),
+            )
             want = torch.autograd.grad(outputs, leaf, upstream)[0]
             check_dtype(got, grad.dtype)
             return [("grad", got, want, None, False)]
 
-        yield "norm_penalty_backward", case + ("-with-grad-norms" if grad_norms is not None
-                                               else ""), backward
+        yield (
+            "norm_penalty_backward",
+            case + ("-with-grad-norms" if grad_norms is not None else ""),
+            backward,
+        )
 
 
 def adversarial_calls(mk: Inputs, dtype: torch.dtype):
@@ -261,8 +285,11 @@ def adversarial_calls(mk: Inputs, dtype: torch.dtype):
         fake = mk.randn((n_fake,), dtype, scale=0.8)
         args = (kind, role, *params, ns)
         total = n_fake + (0 if real is None else n_real)
-        case = f"{kind}-{role}-{label}-n{total}" + ("-ns" if ns else "") + (
-            "-no-real" if real is None else "")
+        case = (
+            f"{kind}-{role}-{label}-n{total}"
+            + ("-ns" if ns else "")
+            + ("-no-real" if real is None else "")
+        )
 
         def forward(real=real, fake=fake, args=args) -> list[Output]:
             got = ops.adversarial_loss(real, fake, *args)
@@ -288,8 +315,10 @@ def adversarial_calls(mk: Inputs, dtype: torch.dtype):
                     raise Mismatch(f"grad_real has {gr.numel()} elements without real_out")
                 return [("grad_fake", gf, want[0], None, False)]
             check_dtype(gr, real.dtype)
-            return [("grad_real", gr, want[0], None, False),
-                    ("grad_fake", gf, want[1], None, False)]
+            return [
+                ("grad_real", gr, want[0], None, False),
+                ("grad_fake", gf, want[1], None, False),
+            ]
 
         yield "adversarial_loss_backward", case, backward
 
@@ -336,8 +365,11 @@ def clip_mixed_call(mk: Inputs):
     strided = mk.randn((64, 8), torch.float32, scale=0.02)[:, ::2]
     params.insert(3, strided)
     total = sum(p.numel() for p in params)
-    yield ("clip_", f"mixed-dtypes-strided-{len(params)}-tensors-{total}-elements",
-           lambda: _clip_check(params, 0.01))
+    yield (
+        "clip_",
+        f"mixed-dtypes-strided-{len(params)}-tensors-{total}-elements",
+        lambda: _clip_check(params, 0.01),
+    )
 
 
 # ---- the runner --------------------------------------------------------------------------------
@@ -352,8 +384,14 @@ def check_dtype(t: torch.Tensor, dtype: torch.dtype) -> None:
         raise Mismatch(f"dtype {dtype_name(t.dtype)}, expected {dtype_name(dtype)}")
 
 
-def run_call(op: str, dtype_label: str, case: str, tol_dtype: torch.dtype,
-             call: Callable[[], list[Output]], device: str) -> bool:
+def run_call(
+    op: str,
+    dtype_label: str,
+    case: str,
+    tol_dtype: torch.dtype,
+    call: Callable[[], list[Output]],
+    device: str,
+) -> bool:
     start = time.perf_counter()
     detail = ""
     try:
@@ -375,15 +413,20 @@ def run_call(op: str, dtype_label: str, case: str, tol_dtype: torch.dtype,
         if not isinstance(exc, Mismatch):
             traceback.print_exc(file=sys.stderr)
     ms = (time.perf_counter() - start) * 1e3
-    print(f"{'PASS' if ok else 'FAIL'} {op} {dtype_label} {case} {detail} ({ms:.0f} ms)",
-          flush=True)
+    print(
+        f"{'PASS' if ok else 'FAIL'} {op} {dtype_label} {case} {detail} ({ms:.0f} ms)", flush=True
+    )
     return ok
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                        help="the kernels to run: CUDA (default) or CPU")
+    parser.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="the kernels to run: CUDA (default) or CPU",
+    )
     args = parser.parse_args(argv)
     device = args.device
     if not STATUS.loaded:
@@ -394,19 +437,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("--device cuda, but torch sees no CUDA GPU", file=sys.stderr)
             return 2
         if not STATUS.with_cuda:
-            print("this build of gankernels._C has no CUDA kernels (rebuild with "
-                  "GANKERNELS_CUDA=1 pip install --no-build-isolation .)", file=sys.stderr)
+            print(
+                "this build of gankernels._C has no CUDA kernels (rebuild with "
+                "GANKERNELS_CUDA=1 pip install --no-build-isolation .)",
+                file=sys.stderr,
+            )
             return 2
     import gankernels
 
-    print(f"# gankernels {gankernels.__file__}, torch {torch.__version__}, device {device}"
-          + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""), flush=True)
+    print(
+        f"# gankernels {gankernels.__file__}, torch {torch.__version__}, device {device}"
+        + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""),
+        flush=True,
+    )
     mk = Inputs(device)
     failures = calls = 0
     start = time.perf_counter()
     for dtype in DTYPES:
-        for make_calls in (gp_interpolate_calls, norm_penalty_calls, adversarial_calls,
-                           clip_calls):
+        for make_calls in (gp_interpolate_calls, norm_penalty_calls, adversarial_calls, clip_calls):
             for op, case, call in make_calls(mk, dtype):
                 calls += 1
                 # clip_ must be exact: float64's tolerance is far below any rounding step.

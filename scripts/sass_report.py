@@ -21,6 +21,7 @@ library has no device code or cuobjdump is missing.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -31,14 +32,23 @@ from dataclasses import asdict, dataclass
 
 # Every kernel reads its inputs in 128-bit packs.
 VECTOR_LOADS = (
-    "gp_interpolate_kernel", "gp_scale_kernel", "gp_backward_kernel", "norm_penalty_kernel",
-    "norm_penalty_backward_kernel", "adversarial_reduce_kernel", "adversarial_grad_kernel",
+    "gp_interpolate_kernel",
+    "gp_scale_kernel",
+    "gp_backward_kernel",
+    "norm_penalty_kernel",
+    "norm_penalty_backward_kernel",
+    "adversarial_reduce_kernel",
+    "adversarial_grad_kernel",
     "clip_kernel",
 )
 # The kernels that write whole arrays write them in 128-bit packs (the reductions write scalars).
 VECTOR_STORES = (
-    "gp_interpolate_kernel", "gp_scale_kernel", "gp_backward_kernel",
-    "norm_penalty_backward_kernel", "adversarial_grad_kernel", "clip_kernel",
+    "gp_interpolate_kernel",
+    "gp_scale_kernel",
+    "gp_backward_kernel",
+    "norm_penalty_backward_kernel",
+    "adversarial_grad_kernel",
+    "clip_kernel",
 )
 KERNELS = VECTOR_LOADS
 
@@ -76,8 +86,9 @@ def find_cuobjdump() -> str | None:
     try:
         import triton
 
-        candidates.append(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia",
-                                       "bin", "cuobjdump"))
+        candidates.append(
+            os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+        )
     except ImportError:
         pass
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
@@ -87,14 +98,19 @@ def demangle(symbols: list[str]) -> dict[str, str]:
     cxxfilt = shutil.which("c++filt")
     if cxxfilt is None:
         return {s: s for s in symbols}
-    out = subprocess.run([cxxfilt], input="\n".join(symbols), capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [cxxfilt], input="\n".join(symbols), capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return dict(zip(symbols, out))
 
 
 STAGES = ("Means", "Loss", "DerivMeans")
-DTYPES = (("c10::BFloat16", "bfloat16"), ("c10::Half", "float16"), ("double", "float64"),
-          ("float", "float32"))
+DTYPES = (
+    ("c10::BFloat16", "bfloat16"),
+    ("c10::Half", "float16"),
+    ("double", "float64"),
+    ("float", "float32"),
+)
 
 
 def describe(symbol: str, readable: str) -> tuple[str, str, str]:
@@ -115,8 +131,12 @@ def describe(symbol: str, readable: str) -> tuple[str, str, str]:
 
 
 def read_kernels(cuobjdump: str, library: str, arch: str) -> list[Kernel]:
-    usage = subprocess.run([cuobjdump, "--dump-resource-usage", "-arch", arch, library],
-                           capture_output=True, text=True, check=True).stdout
+    usage = subprocess.run(
+        [cuobjdump, "--dump-resource-usage", "-arch", arch, library],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     kernels: dict[str, Kernel] = {}
     symbol = None
     for line in usage.splitlines():
@@ -127,16 +147,18 @@ def read_kernels(cuobjdump: str, library: str, arch: str) -> list[Kernel]:
         m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)", line)
         if m and symbol:
             regs, stack, shared, local = map(int, m.groups())
-            kernels[symbol] = Kernel(symbol, "", "", "", registers=regs, stack=stack,
-                                     local=local, shared=shared)
+            kernels[symbol] = Kernel(
+                symbol, "", "", "", registers=regs, stack=stack, local=local, shared=shared
+            )
             symbol = None
     names = demangle(list(kernels))
     for symbol, kernel in kernels.items():
         kernel.name, kernel.signature, kernel.dtype = describe(symbol, names[symbol])
 
     # The SASS, streamed: hundreds of thousands of lines.
-    proc = subprocess.Popen([cuobjdump, "-sass", "-arch", arch, library], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [cuobjdump, "-sass", "-arch", arch, library], stdout=subprocess.PIPE, text=True
+    )
     current = None
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -155,8 +177,9 @@ def read_kernels(cuobjdump: str, library: str, arch: str) -> list[Kernel]:
             current.spill_instructions += 1
     if proc.wait() != 0:
         raise subprocess.CalledProcessError(proc.returncode, "cuobjdump -sass")
-    return sorted((k for k in kernels.values() if k.name),
-                  key=lambda k: (k.name, k.dtype, k.signature))
+    return sorted(
+        (k for k in kernels.values() if k.name), key=lambda k: (k.name, k.dtype, k.signature)
+    )
 
 
 def violations(kernels: list[Kernel]) -> list[str]:
@@ -167,8 +190,10 @@ def violations(kernels: list[Kernel]) -> list[str]:
     for k in kernels:
         label = f"{k.name}<{k.signature}>"
         if k.hot and (k.stack or k.local or k.spill_instructions):
-            problems.append(f"{label}: {k.stack} B stack, {k.local} B local, "
-                            f"{k.spill_instructions} spill instructions")
+            problems.append(
+                f"{label}: {k.stack} B stack, {k.local} B local, "
+                f"{k.spill_instructions} spill instructions"
+            )
         if k.name in VECTOR_LOADS and not k.load_128:
             problems.append(f"{label}: no 128-bit global load")
         if k.name in VECTOR_STORES and not k.store_128:
@@ -177,10 +202,20 @@ def violations(kernels: list[Kernel]) -> list[str]:
 
 
 def markdown(kernels: list[Kernel], arch: str, library: str, problems: list[str]) -> str:
+    built = ""
+    info = os.path.join(os.path.dirname(os.path.abspath(library)), "_build_info.json")
+    if os.path.exists(info):
+        with open(info) as f:
+            b = json.load(f)
+        built = (
+            f" Built by nvcc {b.get('nvcc')} for {b.get('arch_list')} against torch "
+            f"{b.get('torch')}."
+        )
     lines = [
         f"# Static gate of the CUDA kernels ({arch})",
         "",
-        f"Read from `{os.path.basename(library)}` with cuobjdump by `scripts/sass_report.py`. "
+        f"Read from `{os.path.basename(library)}` on {datetime.date.today().isoformat()} with "
+        f"cuobjdump by `scripts/sass_report.py`.{built} "
         "Hot: every float32, float16 and bfloat16 instantiation (no stack, local memory or "
         "spills allowed); float64 is reported only. `ld128`/`st128`: 128-bit global loads / "
         "stores in the SASS.",
@@ -193,7 +228,8 @@ def markdown(kernels: list[Kernel], arch: str, library: str, problems: list[str]
         lines.append(
             f"| {k.name} | {k.signature} | {k.registers} | {k.stack} | {k.local} | {k.shared} "
             f"| {k.spill_instructions} | {k.instructions} | {'yes' if k.load_128 else 'no'} | "
-            f"{'yes' if k.store_128 else ('-' if k.name not in VECTOR_STORES else 'no')} |")
+            f"{'yes' if k.store_128 else ('-' if k.name not in VECTOR_STORES else 'no')} |"
+        )
     lines += ["", f"Gate: {'PASS' if not problems else 'FAIL'}"]
     lines += [f"- {p}" for p in problems]
     return "\n".join(lines) + "\n"
@@ -210,8 +246,11 @@ def installed_library() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("library", nargs="?", help="a shared library or cubin (default: the "
-                        "installed gankernels._C)")
+    parser.add_argument(
+        "library",
+        nargs="?",
+        help="a shared library or cubin (default: the installed gankernels._C)",
+    )
     parser.add_argument("--arch", default="sm_90", help="the SASS architecture to read")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--json", help="also write the numbers to this file")
@@ -234,8 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             f.write(table)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"arch": args.arch, "kernels": [asdict(k) for k in kernels],
-                       "violations": problems}, f, indent=1)
+            json.dump(
+                {
+                    "arch": args.arch,
+                    "kernels": [asdict(k) for k in kernels],
+                    "violations": problems,
+                },
+                f,
+                indent=1,
+            )
     return 1 if problems else 0
 
 

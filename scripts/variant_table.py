@@ -33,27 +33,47 @@ def run_one(variant: str, data: str, args: argparse.Namespace) -> dict[str, Any]
     out = os.path.join(args.out_dir, f"{variant}-{data}")
     if os.path.isdir(out):
         shutil.rmtree(out)  # a table is one fresh run per cell, never a resumed one
-    cfg = TrainConfig(variant=variant, data=data, out=out, steps=args.steps,
-                      batch_size=args.batch_size, seed=args.seed, device=args.device,
-                      impl=args.impl, hidden=args.hidden, progress=not args.quiet,
-                      verbose=False, plots=not args.no_plots)
+    cfg = TrainConfig(
+        variant=variant,
+        data=data,
+        out=out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        impl=args.impl,
+        hidden=args.hidden,
+        progress=not args.quiet,
+        verbose=False,
+        plots=not args.no_plots,
+    )
     try:
         result = train(cfg)
     except TrainingDiverged as exc:
         return {"status": "diverged", "note": str(exc).split(";")[0]}
     m = result.metrics
-    return {"status": "ok", "modes": f"{m['modes']}/{m['n_modes']}", "hq": f"{m['hq']:.1f}",
-            "mmd2": f"{m['mmd2']:.2e}", "seconds": f"{result.seconds:.1f}",
-            "steps": result.step}
+    return {
+        "status": "ok",
+        "modes": f"{m['modes']}/{m['n_modes']}",
+        "hq": f"{m['hq']:.1f}",
+        "mmd2": f"{m['mmd2']:.2e}",
+        "seconds": f"{result.seconds:.1f}",
+        "steps": result.step,
+    }
 
 
 def format_table(rows: list[tuple[str, str, dict[str, Any]]], header: str) -> str:
-    lines = [header, "", "| variant | data | modes | HQ % | MMD² | seconds |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| variant | data | modes | HQ % | MMD² | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for variant, data, r in rows:
         if r["status"] == "ok":
-            lines.append(f"| {variant} | {data} | {r['modes']} | {r['hq']} | {r['mmd2']} | "
-                         f"{r['seconds']} |")
+            lines.append(
+                f"| {variant} | {data} | {r['modes']} | {r['hq']} | {r['mmd2']} | {r['seconds']} |"
+            )
         else:
             lines.append(f"| {variant} | {data} | {r['status']}: {r['note']} | | | |")
     return "\n".join(lines) + "\n"
@@ -78,8 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     names = args.variants or variants.available()
     unknown = [n for n in names if n not in variants.available()]
     if unknown:
-        print(f"error: unknown variants {unknown}; available: {variants.available()}",
-              file=sys.stderr)
+        print(
+            f"error: unknown variants {unknown}; available: {variants.available()}", file=sys.stderr
+        )
         return 2
     rows = []
     for name in names:
@@ -87,13 +108,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             row = run_one(name, data, args)
             rows.append((name, data, row))
             print(f"{name:>24} {data:>7}: {row}", flush=True)
-    device = (torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu"
-              else f"CPU ({platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads)")
+    device = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available() and args.device != "cpu"
+        else f"CPU ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads)"
+    )
     steps = args.steps if args.steps else "preset"
-    header = (f"Seed {args.seed}, {steps} generator steps per run, {device}, torch "
-              f"{torch.__version__}, {datetime.date.today().isoformat()}; metrics of math.md "
-              f"section 7 on 2,500 samples.")
+    header = (
+        f"Seed {args.seed}, {steps} generator steps per run, {device}, torch "
+        f"{torch.__version__}, {datetime.date.today().isoformat()}; metrics of docs/math.md "
+        f"section 7 on 2,500 samples."
+    )
     text = format_table(rows, header)
     output = args.output or os.path.join(args.out_dir, "table.md")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

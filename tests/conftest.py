@@ -31,13 +31,17 @@ def require_extension() -> bool:
 
 def pytest_sessionstart(session) -> None:
     if require_extension() and not STATUS.loaded:
-        pytest.exit(f"gankernels._C did not load (CI=true or GANKERNELS_REQUIRE_C=1): "
-                    f"{STATUS.error}", returncode=1)
+        pytest.exit(
+            f"gankernels._C did not load (CI=true or GANKERNELS_REQUIRE_C=1): {STATUS.error}",
+            returncode=1,
+        )
 
 
 def pytest_report_header(config) -> list[str]:
-    return [f"gankernels: _C loaded={STATUS.loaded} cuda_kernels={STATUS.with_cuda} "
-            f"gpu={HAS_GPU} triton_interpret={os.environ.get('TRITON_INTERPRET')}"]
+    return [
+        f"gankernels: _C loaded={STATUS.loaded} cuda_kernels={STATUS.with_cuda} "
+        f"gpu={HAS_GPU} triton_interpret={os.environ.get('TRITON_INTERPRET')}"
+    ]
 
 
 def device_for(backend: str) -> str:
@@ -50,8 +54,9 @@ def device_for(backend: str) -> str:
         return "cuda"
     if backend == "cpu":
         if not STATUS.loaded:
-            pytest.fail(f"gankernels._C is not loaded, so the CPU kernels cannot be tested: "
-                        f"{STATUS.error}")
+            pytest.fail(
+                f"gankernels._C is not loaded, so the CPU kernels cannot be tested: {STATUS.error}"
+            )
         return "cpu"
     if backend == "triton":
         return "cuda" if HAS_GPU else "cpu"

@@ -31,8 +31,11 @@ def critic(seed=0) -> nn.Module:
 
 def data(seed=1, batch=32):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, 64, generator=gen), torch.randn(batch, 64, generator=gen) + 1,
-            torch.rand(batch, generator=gen))
+    return (
+        torch.randn(batch, 64, generator=gen),
+        torch.randn(batch, 64, generator=gen) + 1,
+        torch.rand(batch, generator=gen),
+    )
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -54,19 +57,22 @@ def test_float16_autocast_with_grad_scaler_matches_float32(impl):
     D = critic()
     real, fake, eps = data()
     want = gradient_penalty(D, real, fake, eps=eps, impl=impl)
-    want_grads = torch.autograd.grad(want, list(D.parameters()), allow_unused=True,
-                                     materialize_grads=True)
+    want_grads = torch.autograd.grad(
+        want, list(D.parameters()), allow_unused=True, materialize_grads=True
+    )
 
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     with torch.autocast("cpu", dtype=torch.float16):
-        got, norms = gradient_penalty(D, real, fake, eps=eps, scaler=scaler, impl=impl,
-                                      return_norms=True)
+        got, norms = gradient_penalty(
+            D, real, fake, eps=eps, scaler=scaler, impl=impl, return_norms=True
+        )
     assert got.dtype == torch.float32 and norms.dtype == torch.float32
     rtol, atol = tolerance(torch.float16)
     torch.testing.assert_close(got, want, rtol=4 * rtol, atol=atol)
     # the penalty itself is unscaled: it is added to the loss, and the whole loss is scaled
-    scaled = torch.autograd.grad(scaler.scale(got), list(D.parameters()), allow_unused=True,
-                                 materialize_grads=True)
+    scaled = torch.autograd.grad(
+        scaler.scale(got), list(D.parameters()), allow_unused=True, materialize_grads=True
+    )
     inv = 1.0 / scaler.get_scale()
     for g, w in zip(scaled, want_grads):
         assert torch.isfinite(g).all()
@@ -83,8 +89,9 @@ def test_float16_autocast_on_gpu_with_grad_scaler(impl):
     want = gradient_penalty(D, real, fake, eps=eps, impl=impl)
     scaler = torch.amp.GradScaler("cuda", init_scale=2.0**10)
     with torch.autocast("cuda", dtype=torch.float16):
-        got, norms = gradient_penalty(D, real, fake, eps=eps, scaler=scaler, impl=impl,
-                                      return_norms=True)
+        got, norms = gradient_penalty(
+            D, real, fake, eps=eps, scaler=scaler, impl=impl, return_norms=True
+        )
         assert D(real).dtype == torch.float16
     assert norms.dtype == torch.float32
     rtol, atol = tolerance(torch.float16)
@@ -117,8 +124,11 @@ def test_naive_half_norm_of_scaled_grads_overflows_ours_does_not(impl):
     scale = 2.0**16
     gen = torch.Generator().manual_seed(2)
     true = torch.randn(8, 1024, generator=gen, dtype=torch.float64)
-    true = true / true.norm(dim=1, keepdim=True) * torch.linspace(0.9, 1.1, 8,
-                                                                   dtype=torch.float64)[:, None]
+    true = (
+        true
+        / true.norm(dim=1, keepdim=True)
+        * torch.linspace(0.9, 1.1, 8, dtype=torch.float64)[:, None]
+    )
     scaled = (true * scale).to(torch.float16)
     assert torch.isfinite(scaled).all()
 
@@ -132,12 +142,14 @@ def test_naive_half_norm_of_scaled_grads_overflows_ours_does_not(impl):
     assert torch.isfinite(penalty) and torch.isfinite(norms).all()
     exact_norms = (scaled.double() / scale).norm(dim=1)
     torch.testing.assert_close(norms.double(), exact_norms, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(penalty.double(), 10 * ((exact_norms - 1) ** 2).mean(),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        penalty.double(), 10 * ((exact_norms - 1) ** 2).mean(), rtol=1e-4, atol=1e-6
+    )
     # and its gradient is finite too (the backward unscales by inv_scale^2 in float32)
     scaled.requires_grad_(True)
-    (grad,) = torch.autograd.grad(norm_penalty(scaled, 1.0, 10.0, False, 1 / scale,
-                                               impl=impl)[0], scaled)
+    (grad,) = torch.autograd.grad(
+        norm_penalty(scaled, 1.0, 10.0, False, 1 / scale, impl=impl)[0], scaled
+    )
     assert grad.dtype == torch.float16 and torch.isfinite(grad).all()
 
 
@@ -145,8 +157,11 @@ def test_scaler_without_autocast_is_an_error():
     D = critic()
     real, fake, eps = data()
     scaler = torch.amp.GradScaler("cpu")
-    with pytest.raises(RuntimeError, match=r"gradient_penalty: scaler is an enabled GradScaler "
-                                           r"but autocast is not enabled for device type 'cpu'"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"gradient_penalty: scaler is an enabled GradScaler "
+        r"but autocast is not enabled for device type 'cpu'",
+    ):
         gradient_penalty(D, real, fake, eps=eps, scaler=scaler, impl="ref")
     with pytest.raises(RuntimeError, match=r"r1_penalty: scaler is an enabled GradScaler"):
         r1_penalty(D, real, scaler=scaler, impl="ref")
@@ -156,13 +171,18 @@ def test_disabled_scaler_is_no_scaler():
     D = critic()
     real, fake, eps = data()
     off = torch.amp.GradScaler("cpu", enabled=False)
-    torch.testing.assert_close(gradient_penalty(D, real, fake, eps=eps, scaler=off, impl="ref"),
-                               gradient_penalty(D, real, fake, eps=eps, impl="ref"))
+    torch.testing.assert_close(
+        gradient_penalty(D, real, fake, eps=eps, scaler=off, impl="ref"),
+        gradient_penalty(D, real, fake, eps=eps, impl="ref"),
+    )
 
 
 def test_scaler_of_the_wrong_type_is_an_error():
     D = critic()
     real, fake, eps = data()
-    with pytest.raises(TypeError, match=r"scaler must be a torch.amp.GradScaler \(or None\), "
-                                        r"got float"):
+    with pytest.raises(
+        TypeError,
+        match=r"scaler must be a torch.amp.GradScaler \(or None\), "
+        r"got float",
+    ):
         gradient_penalty(D, real, fake, eps=eps, scaler=65536.0, impl="ref")

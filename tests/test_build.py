@@ -16,17 +16,27 @@ from gankernels._extension import STATUS
 from gankernels.ops import OP_NAMES
 
 COMPILED_OPS = (
-    "gp_interpolate", "gp_interpolate_backward", "norm_penalty", "norm_penalty_backward",
-    "adversarial_loss", "adversarial_loss_backward", "clip_",
+    "gp_interpolate",
+    "gp_interpolate_backward",
+    "norm_penalty",
+    "norm_penalty_backward",
+    "adversarial_loss",
+    "adversarial_loss_backward",
+    "clip_",
 )
 
 
 def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("GANKERNELS_IMPL", None)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=full_env, timeout=120,
-                          cwd=tempfile.gettempdir())
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+    )
 
 
 def test_extension_loaded_with_every_op_on_cpu():
@@ -86,8 +96,9 @@ FALLBACK_CHECK = """
 
 
 def test_fallback_when_extension_is_hidden():
-    result = _run("import sys\nsys.modules['gankernels._C'] = None\n"
-                  + textwrap.dedent(FALLBACK_CHECK))
+    result = _run(
+        "import sys\nsys.modules['gankernels._C'] = None\n" + textwrap.dedent(FALLBACK_CHECK)
+    )
     assert result.returncode == 0, result.stderr
     assert "failed to load" in result.stdout
 
@@ -111,8 +122,13 @@ def test_import_is_quiet_when_the_extension_loads():
 
 
 def test_info_command_reports_every_op():
-    result = subprocess.run([sys.executable, "-m", "gankernels", "info"], capture_output=True,
-                            text=True, timeout=120, cwd=tempfile.gettempdir())
+    result = subprocess.run(
+        [sys.executable, "-m", "gankernels", "info"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+    )
     assert result.returncode == 0, result.stderr
     assert f"running {torch.__version__}" in result.stdout
     for name in OP_NAMES:

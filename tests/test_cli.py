@@ -15,8 +15,22 @@ import torch
 from gankernels.__main__ import main
 from gankernels.train.metrics import digits_coverage_kl
 
-TINY = ["--steps", "4", "--batch-size", "16", "--hidden", "16", "--depth", "1",
-        "--n-eval", "100", "--log-every", "2", "--eval-every", "4"]
+TINY = [
+    "--steps",
+    "4",
+    "--batch-size",
+    "16",
+    "--hidden",
+    "16",
+    "--depth",
+    "1",
+    "--n-eval",
+    "100",
+    "--log-every",
+    "2",
+    "--eval-every",
+    "4",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +62,8 @@ def test_train_writes_everything(trained):
     assert all({"loss_critic", "loss_generator", "grad_norm", "time"} <= set(r) for r in train)
     evals = [r for r in records if r["kind"] == "eval"]
     assert evals[-1]["step"] == 4 and {"modes", "hq", "mmd2", "precision", "recall"} <= set(
-        evals[-1])
+        evals[-1]
+    )
     with open(os.path.join(trained, "summary.json")) as f:
         summary = json.load(f)
     assert summary["variant"] == "wgan-gp" and summary["steps"] == 4
@@ -57,8 +72,10 @@ def test_train_writes_everything(trained):
 
 def test_train_prints_progress_and_summary(tmp_path, capsys):
     out = str(tmp_path / "r")
-    assert main(["train", "--variant", "nsgan", "--data", "grid25", "--out", out, *TINY,
-                 "--no-plots"]) == 0
+    assert (
+        main(["train", "--variant", "nsgan", "--data", "grid25", "--out", out, *TINY, "--no-plots"])
+        == 0
+    )
     captured = capsys.readouterr()
     assert "modes captured" in captured.out and "MMD^2" in captured.out
     assert "nsgan grid25" in captured.err and "D=" in captured.err  # the tqdm bar
@@ -67,12 +84,13 @@ def test_train_prints_progress_and_summary(tmp_path, capsys):
 
 def test_sample_pt_and_npy(trained, tmp_path, capsys):
     ckpt = os.path.join(trained, "checkpoint.pt")
-    assert main(["sample", "--checkpoint", ckpt, "--n", "37", "--out",
-                 str(tmp_path / "s.pt")]) == 0
+    assert main(["sample", "--checkpoint", ckpt, "--n", "37", "--out", str(tmp_path / "s.pt")]) == 0
     samples = torch.load(str(tmp_path / "s.pt"), weights_only=True)
     assert samples.shape == (37, 2) and torch.isfinite(samples).all()
-    assert main(["sample", "--checkpoint", trained, "--n", "37", "--out",
-                 str(tmp_path / "s.npy")]) == 0
+    assert (
+        main(["sample", "--checkpoint", trained, "--n", "37", "--out", str(tmp_path / "s.npy")])
+        == 0
+    )
     np.testing.assert_array_equal(np.load(str(tmp_path / "s.npy")), samples.numpy())
     assert "wrote 37 samples" in capsys.readouterr().out
     assert main(["sample", "--checkpoint", ckpt, "--n", "5", "--out", "x.txt"]) == 2
@@ -84,8 +102,7 @@ def test_evaluate_prints_metrics(trained, capsys):
     assert main(["evaluate", "--checkpoint", ckpt, "--n", "200"]) == 0
     text = capsys.readouterr().out
     assert "wgan-gp on ring8, step 4" in text and "modes " in text and "mmd2" in text
-    assert main(["evaluate", "--checkpoint", ckpt, "--n", "200", "--data", "grid25",
-                 "--json"]) == 0
+    assert main(["evaluate", "--checkpoint", ckpt, "--n", "200", "--data", "grid25", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n_modes"] == 25
     assert main(["evaluate", "--checkpoint", ckpt, "--data", "digits"]) == 2
@@ -97,22 +114,67 @@ def test_resume_via_cli(trained, tmp_path, capsys):
     shutil.copytree(trained, out)
     assert main(["train", "--out", out, "--steps", "6", "--no-progress", "--no-plots"]) == 2
     assert "pass --resume" in capsys.readouterr().err
-    assert main(["train", "--out", out, "--steps", "6", "--resume", "--no-progress",
-                 "--no-plots", "--n-eval", "100"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                out,
+                "--steps",
+                "6",
+                "--resume",
+                "--no-progress",
+                "--no-plots",
+                "--n-eval",
+                "100",
+            ]
+        )
+        == 0
+    )
     assert torch.load(os.path.join(out, "checkpoint.pt"), weights_only=True)["step"] == 6
 
 
 def test_digits_image_grid(tmp_path):
     out = str(tmp_path / "digits")
-    assert main(["train", "--variant", "wgan-gp", "--data", "digits", "--out", out, *TINY,
-                 "--no-progress", "--impl", "ref"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--variant",
+                "wgan-gp",
+                "--data",
+                "digits",
+                "--out",
+                out,
+                *TINY,
+                "--no-progress",
+                "--impl",
+                "ref",
+            ]
+        )
+        == 0
+    )
     with open(os.path.join(out, "summary.json")) as f:
         metrics = json.load(f)["metrics"]
     # The summary's label metrics are those of the final evaluation's samples (n_eval = 100
     # draws with seed + 12345), recomputed here from the checkpoint's generator.
     samples_path = str(tmp_path / "eval.pt")
-    assert main(["sample", "--checkpoint", os.path.join(out, "checkpoint.pt"), "--n", "100",
-                 "--seed", "12345", "--out", samples_path]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                os.path.join(out, "checkpoint.pt"),
+                "--n",
+                "100",
+                "--seed",
+                "12345",
+                "--out",
+                samples_path,
+            ]
+        )
+        == 0
+    )
     classes, kl = digits_coverage_kl(torch.load(samples_path, weights_only=True))
     assert 1 <= metrics["classes"] == classes <= 10
     assert metrics["label_kl"] == pytest.approx(kl, rel=1e-9, abs=1e-12), metrics
@@ -122,8 +184,22 @@ def test_digits_image_grid(tmp_path):
 def test_user_file_and_bad_file(tmp_path, capsys):
     good = str(tmp_path / "points.npy")
     np.save(good, np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32))
-    assert main(["train", "--data", good, "--out", str(tmp_path / "u"), *TINY,
-                 "--no-progress", "--impl", "ref"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                good,
+                "--out",
+                str(tmp_path / "u"),
+                *TINY,
+                "--no-progress",
+                "--impl",
+                "ref",
+            ]
+        )
+        == 0
+    )
     bad = str(tmp_path / "bad.pt")
     torch.save(torch.zeros(4, 2, 2), bad)
     assert main(["train", "--data", bad, "--out", str(tmp_path / "b"), *TINY]) == 2
@@ -143,7 +219,6 @@ def test_bad_arguments(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("gankernels") or os.path.join(os.path.dirname(sys.executable),
-                                                     "gankernels")
+    exe = shutil.which("gankernels") or os.path.join(os.path.dirname(sys.executable), "gankernels")
     proc = subprocess.run([exe, "train", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--variant" in proc.stdout and "--resume" in proc.stdout

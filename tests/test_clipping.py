@@ -15,9 +15,15 @@ IMPLS = ("ref", "cpu")
 def critic(seed=0) -> nn.Module:
     torch.manual_seed(seed)
     net = nn.Sequential(
-        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.LeakyReLU(0.2),
-        nn.Conv2d(8, 8, 3), nn.GroupNorm(2, 8), nn.InstanceNorm2d(8, affine=True),
-        nn.Flatten(), nn.LayerNorm(8 * 3 * 3), nn.Linear(8 * 3 * 3, 1),
+        nn.Conv2d(3, 8, 3),
+        nn.BatchNorm2d(8),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(8, 8, 3),
+        nn.GroupNorm(2, 8),
+        nn.InstanceNorm2d(8, affine=True),
+        nn.Flatten(),
+        nn.LayerNorm(8 * 3 * 3),
+        nn.Linear(8 * 3 * 3, 1),
     )
     with torch.no_grad():  # move the norm layers' affine parameters away from 1 and 0
         for p in net.parameters():
@@ -50,8 +56,12 @@ def test_skip_norm_leaves_normalisation_layers_alone(impl):
     net = critic()
     norm_types = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
     norm_params = [p for m in net.modules() if isinstance(m, norm_types) for p in m.parameters()]
-    other = [p for m in net.modules() if not isinstance(m, norm_types)
-             for p in m.parameters(recurse=False)]
+    other = [
+        p
+        for m in net.modules()
+        if not isinstance(m, norm_types)
+        for p in m.parameters(recurse=False)
+    ]
     before = [p.detach().clone() for p in norm_params]
     assert any((b.abs() > 0.01).any() for b in before)
     want, fraction = expected(other, 0.01)
@@ -122,8 +132,11 @@ def test_skip_norm_needs_a_module():
 
 
 def test_bad_skip():
-    with pytest.raises(TypeError, match=r"clip_weights_: skip must be None, 'norm', a module "
-                                        r"class"):
+    with pytest.raises(
+        TypeError,
+        match=r"clip_weights_: skip must be None, 'norm', a module "
+        r"class",
+    ):
         clip_weights_(critic(), skip="batchnorm", impl="ref")
     with pytest.raises(TypeError, match=r"skip as a tuple must hold module classes"):
         clip_weights_(critic(), skip=(nn.LayerNorm, "x"), impl="ref")

@@ -1,4 +1,4 @@
-"""Closed-form checks (math.md section 6): a critic trained on N(0,1) against N(1,1) reaches
+"""Closed-form checks (docs/math.md section 6): a critic trained on N(0,1) against N(1,1) reaches
 the known optimum of each loss, within 5 % (relative).
 
 The two distributions are represented by stratified samples, x_i = mu + Phi^-1((i + 1/2) / N):
@@ -27,7 +27,7 @@ MU = 1.0
 REL = 0.05
 IMPLS = ("ref", "cpu")
 
-# math.md section 6, mu = 1
+# docs/math.md section 6, mu = 1
 JSD = 0.111421
 KL = 0.5
 CHI2 = 1.718282

@@ -30,8 +30,13 @@ from gankernels._extension import STATUS
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
 COMPILED_OPS = (
-    "gp_interpolate", "gp_interpolate_backward", "norm_penalty", "norm_penalty_backward",
-    "adversarial_loss", "adversarial_loss_backward", "clip_",
+    "gp_interpolate",
+    "gp_interpolate_backward",
+    "norm_penalty",
+    "norm_penalty_backward",
+    "adversarial_loss",
+    "adversarial_loss_backward",
+    "clip_",
 )
 # Each .cu file and the kernels it must contain (names as they appear in the device code).
 KERNELS = {
@@ -77,8 +82,14 @@ def test_every_kernel_file_defines_its_kernels():
 
 
 SYNCING = (
-    r"\.item\s*<", r"\.item\s*\(", r"\.cpu\s*\(", r"cudaDeviceSynchronize",
-    r"cudaStreamSynchronize", r"cudaMemcpy\s*\(", r"\.to\s*\(\s*at::kCPU", r"local_scalar_dense",
+    r"\.item\s*<",
+    r"\.item\s*\(",
+    r"\.cpu\s*\(",
+    r"cudaDeviceSynchronize",
+    r"cudaStreamSynchronize",
+    r"cudaMemcpy\s*\(",
+    r"\.to\s*\(\s*at::kCPU",
+    r"local_scalar_dense",
     r"\.tolist\s*\(",
 )
 
@@ -94,7 +105,8 @@ def test_cuda_sources_use_only_c10_cuda_headers_and_no_float_atomics():
     for name, code in _sources().items():
         code = _strip_comments(code)
         assert not re.search(r'#include\s*[<"]ATen/cuda/CUDAContext\.h', code), (
-            f"{name}: ATen/cuda/CUDAContext.h needs cuSPARSE headers; use c10/cuda")
+            f"{name}: ATen/cuda/CUDAContext.h needs cuSPARSE headers; use c10/cuda"
+        )
         # The only atomics are integer ones (completion counters, clip_'s count).
         for call in re.findall(r"atomicAdd\(([^,]+),", code):
             assert call.strip() in ("counter", "count"), f"{name}: atomicAdd({call}, ...)"
@@ -113,8 +125,10 @@ def _build_with_cuda() -> bool:
 def _require_cuda_build() -> None:
     assert STATUS.loaded, f"gankernels._C did not load: {STATUS.error}"
     if not _build_with_cuda():
-        pytest.skip("this build of gankernels._C has no CUDA kernels (built with "
-                    "GANKERNELS_CUDA=0, or without nvcc); `pip install .` compiles them")
+        pytest.skip(
+            "this build of gankernels._C has no CUDA kernels (built with "
+            "GANKERNELS_CUDA=0, or without nvcc); `pip install .` compiles them"
+        )
 
 
 def test_cuda_dispatch_key_has_every_op():
@@ -143,8 +157,9 @@ def _find_cuobjdump() -> str | None:
     try:
         import triton
 
-        candidates.append(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia",
-                                       "bin", "cuobjdump"))
+        candidates.append(
+            os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+        )
     except ImportError:
         pass
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
@@ -154,20 +169,30 @@ def test_library_holds_device_code_for_every_recorded_arch():
     _require_cuda_build()
     cuobjdump = _find_cuobjdump()
     if cuobjdump is None:
-        pytest.skip("cuobjdump not found (CUDA toolkit or triton's bundle): cannot list the "
-                    "device code")
+        pytest.skip(
+            "cuobjdump not found (CUDA toolkit or triton's bundle): cannot list the device code"
+        )
     import gankernels._C as ext
 
-    listing = subprocess.run([cuobjdump, "--list-elf", "--list-ptx", ext.__file__],
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [cuobjdump, "--list-elf", "--list-ptx", ext.__file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     for sm, ptx in _arch_list():
         assert f"sm_{sm}" in listing.stdout, f"no SASS for sm_{sm}:\n{listing.stdout}"
         if ptx:
             assert re.search(rf"(compute|sm)_{sm}\.\w*ptx|\.sm_{sm}\.ptx", listing.stdout), (
-                f"no PTX for {sm}:\n{listing.stdout}")
-    resources = subprocess.run([cuobjdump, "--dump-resource-usage", ext.__file__],
-                               capture_output=True, text=True, timeout=120)
+                f"no PTX for {sm}:\n{listing.stdout}"
+            )
+    resources = subprocess.run(
+        [cuobjdump, "--dump-resource-usage", ext.__file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resources.returncode == 0, resources.stderr
     for kernels in KERNELS.values():
         for kernel in kernels:
@@ -188,20 +213,25 @@ def test_static_gate_flags_what_it_should():
     (non-float64) kernel only; a missing 128-bit load or store fails where one is required."""
     report = _sass_report()
     name, args, dtype = report.describe(
-        "x", "void gankernels::cuda::(anonymous namespace)::adversarial_reduce_kernel<c10::Half, "
-        "(gankernels::cuda::(anonymous namespace)::Stage)1>(gankernels::cuda::LossArgs<c10::Half>)")
+        "x",
+        "void gankernels::cuda::(anonymous namespace)::adversarial_reduce_kernel<c10::Half, "
+        "(gankernels::cuda::(anonymous namespace)::Stage)1>(gankernels::cuda::LossArgs<c10::Half>)",
+    )
     assert (name, args, dtype) == ("adversarial_reduce_kernel", "Half, Loss", "float16")
     name, _, dtype = report.describe(
-        "y", "void gankernels::cuda::(anonymous namespace)::gp_backward_kernel<double, double>("
-        "gankernels::cuda::BackwardPtrs<double, double>, long)")
+        "y",
+        "void gankernels::cuda::(anonymous namespace)::gp_backward_kernel<double, double>("
+        "gankernels::cuda::BackwardPtrs<double, double>, long)",
+    )
     assert (name, dtype) == ("gp_backward_kernel", "float64")
 
     def kernels(**change):
         out = []
         for kernel in report.KERNELS:
             for dt in ("float32", "float64"):
-                k = report.Kernel("s", kernel, dt, dt, load_128=True,
-                                  store_128=kernel in report.VECTOR_STORES)
+                k = report.Kernel(
+                    "s", kernel, dt, dt, load_128=True, store_128=kernel in report.VECTOR_STORES
+                )
                 if kernel == change.get("name") and dt == change.get("dtype"):
                     for field, value in change.items():
                         if field not in ("name", "dtype"):
@@ -214,12 +244,16 @@ def test_static_gate_flags_what_it_should():
     assert report.violations(kernels(name="clip_kernel", dtype="float32", spill_instructions=2))
     assert report.violations(kernels(name="norm_penalty_kernel", dtype="float32", local=4))
     assert report.violations(kernels(name="gp_scale_kernel", dtype="float64", stack=8)) == []
-    assert report.violations(kernels(name="adversarial_grad_kernel", dtype="float64",
-                                     load_128=False))
-    assert report.violations(kernels(name="gp_interpolate_kernel", dtype="float32",
-                                     store_128=False))
-    assert report.violations(kernels(name="norm_penalty_kernel", dtype="float32",
-                                     store_128=False)) == []  # a reduction writes scalars
+    assert report.violations(
+        kernels(name="adversarial_grad_kernel", dtype="float64", load_128=False)
+    )
+    assert report.violations(
+        kernels(name="gp_interpolate_kernel", dtype="float32", store_128=False)
+    )
+    assert (
+        report.violations(kernels(name="norm_penalty_kernel", dtype="float32", store_128=False))
+        == []
+    )  # a reduction writes scalars
     assert report.violations(kernels()[2:])  # a kernel missing from the library
 
 
@@ -243,8 +277,9 @@ def test_static_gate_no_spills_and_128_bit_accesses():
         # Every dtype of every kernel is there (clip_ has one kernel for all of them).
         for name in report.KERNELS:
             dtypes = {k.dtype for k in kernels if k.name == name}
-            want = {"all"} if name == "clip_kernel" else {"float32", "float64", "float16",
-                                                            "bfloat16"}
+            want = (
+                {"all"} if name == "clip_kernel" else {"float32", "float64", "float16", "bfloat16"}
+            )
             assert dtypes == want, (arch, name, dtypes)
         problems = report.violations(kernels)
         if problems:
@@ -277,7 +312,7 @@ def test_clip_multi_tensor_chunk_edges(big):
     params = []
     for i, n in enumerate(sizes):
         p = torch.randn(n + i % 3, device="cuda", generator=gen, dtype=torch.float32) * 0.02
-        p = p.to(dtypes[i % len(dtypes)])[i % 3:]  # storage offset 0, 1 or 2: unaligned bases
+        p = p.to(dtypes[i % len(dtypes)])[i % 3 :]  # storage offset 0, 1 or 2: unaligned bases
         if n > 10:
             p[3], p[4], p[5] = float("inf"), float("-inf"), float("nan")
         params.append(p)
@@ -293,7 +328,8 @@ def test_clip_multi_tensor_chunk_edges(big):
 
 @needs_gpu
 @pytest.mark.parametrize(
-    "shape", [(2, 1_000_003), (40, 200_003), (100_000, 3), (65536, 784), (7, 1001), (300, 300)])
+    "shape", [(2, 1_000_003), (40, 200_003), (100_000, 3), (65536, 784), (7, 1001), (300, 300)]
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_norm_penalty_split_team_and_unaligned(shape, dtype):
     """Split mode (few large samples, each sample finished by the block of its last chunk), team
@@ -312,8 +348,9 @@ def test_norm_penalty_split_team_and_unaligned(shape, dtype):
         gn = torch.randn(b, device="cuda")
         got = _ops().norm_penalty_backward(gl, gn, grad, norms, 1.0, 10.0, False, 1.0)
         leaf = grad.detach().float().requires_grad_()
-        want = torch.autograd.grad(reference.norm_penalty(leaf, 1.0, 10.0, False, 1.0),
-                                   leaf, (gl, gn))[0]
+        want = torch.autograd.grad(
+            reference.norm_penalty(leaf, 1.0, 10.0, False, 1.0), leaf, (gl, gn)
+        )[0]
         rtol, atol = (1e-5, 1e-6) if dtype == torch.float32 else (1.6e-2, 1e-2)
         torch.testing.assert_close(got.float(), want, rtol=rtol, atol=atol)
 
@@ -351,8 +388,9 @@ def test_relativistic_single_and_multi_launch(role, n):
     want = reference.adversarial_loss(r, f, "relativistic", role)
     torch.testing.assert_close(loss, want, rtol=1e-10, atol=1e-12)
     gl = torch.tensor(-2.0, device="cuda", dtype=torch.float64)
-    gr, gf = _ops().adversarial_loss_backward(gl, real, fake, "relativistic", role,
-                                              -1.0, 1.0, 0.0, False)
+    gr, gf = _ops().adversarial_loss_backward(
+        gl, real, fake, "relativistic", role, -1.0, 1.0, 0.0, False
+    )
     wr, wf = torch.autograd.grad(want, (r, f), gl)
     torch.testing.assert_close(gr, wr, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(gf, wf, rtol=1e-9, atol=1e-12)
@@ -369,20 +407,24 @@ def test_reductions_are_bitwise_deterministic():
         _ops().norm_penalty(grad, 1.0, 10.0, False, 1.0),
         _ops().gp_interpolate_backward(grad, eps, grad * 2, grad)[2],
         _ops().adversarial_loss(out, out * 0.5, "relativistic", "critic", -1.0, 1.0, 0.0, False),
-        _ops().adversarial_loss_backward(gl, out, out * 0.5, "relativistic", "critic",
-                                         -1.0, 1.0, 0.0, False),
+        _ops().adversarial_loss_backward(
+            gl, out, out * 0.5, "relativistic", "critic", -1.0, 1.0, 0.0, False
+        ),
     )
     for _ in range(3):
         again = (
             _ops().norm_penalty(grad, 1.0, 10.0, False, 1.0),
             _ops().gp_interpolate_backward(grad, eps, grad * 2, grad)[2],
-            _ops().adversarial_loss(out, out * 0.5, "relativistic", "critic", -1.0, 1.0, 0.0,
-                                    False),
-            _ops().adversarial_loss_backward(gl, out, out * 0.5, "relativistic", "critic",
-                                             -1.0, 1.0, 0.0, False),
+            _ops().adversarial_loss(
+                out, out * 0.5, "relativistic", "critic", -1.0, 1.0, 0.0, False
+            ),
+            _ops().adversarial_loss_backward(
+                gl, out, out * 0.5, "relativistic", "critic", -1.0, 1.0, 0.0, False
+            ),
         )
-        for a, b in zip(torch.utils._pytree.tree_leaves(first),
-                        torch.utils._pytree.tree_leaves(again)):
+        for a, b in zip(
+            torch.utils._pytree.tree_leaves(first), torch.utils._pytree.tree_leaves(again)
+        ):
             assert torch.equal(a, b)
 
 
@@ -400,17 +442,27 @@ def _small_calls():
         ("gp_interpolate", lambda: ops.gp_interpolate(x, y, eps)),
         ("gp_interpolate_backward", lambda: ops.gp_interpolate_backward(x, eps, x, y)),
         ("norm_penalty", lambda: ops.norm_penalty(x, 1.0, 10.0, False, 1.0)),
-        ("norm_penalty_backward",
-         lambda: ops.norm_penalty_backward(gl, None, x, norms, 1.0, 10.0, False, 1.0)),
+        (
+            "norm_penalty_backward",
+            lambda: ops.norm_penalty_backward(gl, None, x, norms, 1.0, 10.0, False, 1.0),
+        ),
         ("clip_", lambda: ops.clip_([x, y, v], 0.01)),
     ]
     for kind in reference.LOSS_KINDS:
-        calls.append((f"adversarial_loss {kind}",
-                      lambda k=kind: ops.adversarial_loss(v, w, k, "critic", -1.0, 1.0, 0.0,
-                                                          False)))
-        calls.append((f"adversarial_loss_backward {kind}",
-                      lambda k=kind: ops.adversarial_loss_backward(gl, v, w, k, "critic", -1.0,
-                                                                   1.0, 0.0, False)))
+        calls.append(
+            (
+                f"adversarial_loss {kind}",
+                lambda k=kind: ops.adversarial_loss(v, w, k, "critic", -1.0, 1.0, 0.0, False),
+            )
+        )
+        calls.append(
+            (
+                f"adversarial_loss_backward {kind}",
+                lambda k=kind: ops.adversarial_loss_backward(
+                    gl, v, w, k, "critic", -1.0, 1.0, 0.0, False
+                ),
+            )
+        )
     return calls
 
 
@@ -439,7 +491,10 @@ def test_one_kernel_launch_per_op_on_small_inputs():
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             call()
             torch.cuda.synchronize()
-        kernels = [e.name for e in prof.events()
-                   if e.device_type == torch.autograd.DeviceType.CUDA
-                   and not e.name.lower().startswith(("memset", "memcpy"))]
+        kernels = [
+            e.name
+            for e in prof.events()
+            if e.device_type == torch.autograd.DeviceType.CUDA
+            and not e.name.lower().startswith(("memset", "memcpy"))
+        ]
         assert len(kernels) == 1, f"{name}: {kernels}"

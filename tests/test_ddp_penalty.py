@@ -27,8 +27,9 @@ IMPL = "auto"  # the compiled CPU kernels when built; DDP mechanics do not depen
 
 def make_critic() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.Tanh(),
-                         nn.Linear(16, 1))
+    return nn.Sequential(
+        nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1)
+    )
 
 
 def make_batch(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -57,8 +58,9 @@ def single_process_grads(mode: str) -> list[list[torch.Tensor]]:
     for step in range(STEPS):
         D.zero_grad(set_to_none=True)
         critic_step(D, *make_batch(step), mode)
-        steps.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
-                      for p in D.parameters()])
+        steps.append(
+            [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in D.parameters()]
+        )
         with torch.no_grad():  # a deterministic "optimizer step" so step 2 sees new weights
             for p, g in zip(D.parameters(), steps[-1]):
                 p.sub_(0.1 * g)
@@ -74,10 +76,11 @@ def _ddp_steps(rank: int, mode: str, find_unused: bool) -> list[list[torch.Tenso
     share = BATCH // WORLD
     for step in range(STEPS):
         D.zero_grad(set_to_none=True)
-        real, fake, eps = (t[rank * share:(rank + 1) * share] for t in make_batch(step))
+        real, fake, eps = (t[rank * share : (rank + 1) * share] for t in make_batch(step))
         critic_step(D, real, fake, eps, mode)
-        steps.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
-                      for p in D.parameters()])
+        steps.append(
+            [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in D.parameters()]
+        )
         with torch.no_grad():
             for p, g in zip(D.parameters(), steps[-1]):
                 p.sub_(0.1 * g)
@@ -86,8 +89,9 @@ def _ddp_steps(rank: int, mode: str, find_unused: bool) -> list[list[torch.Tenso
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     try:
         results = {f"{mode}-{fu}": _ddp_steps(rank, mode, fu) for mode, fu in SCENARIOS}
         # The control: without gankernels' own handling of DDP, the penalty-only backward
@@ -127,8 +131,12 @@ def test_ddp_penalty_matches_one_process(ddp_results, mode, find_unused):
         for step in range(STEPS):
             for i, (g, w) in enumerate(zip(got[step], want[step])):
                 torch.testing.assert_close(
-                    g, w, rtol=1e-5, atol=1e-6,
-                    msg=lambda m, r=rank, s=step, i=i: f"rank {r} step {s} param {i}: {m}")
+                    g,
+                    w,
+                    rtol=1e-5,
+                    atol=1e-6,
+                    msg=lambda m, r=rank, s=step, i=i: f"rank {r} step {s} param {i}: {m}",
+                )
 
 
 @pytest.mark.slow

@@ -30,14 +30,19 @@ DTYPES = (torch.float32, torch.float64)
 def mlp_critic(features: int) -> nn.Module:
     # Smooth activations: their second derivatives are not zero, so the double backward through
     # the critic is exercised in full (a ReLU critic's would vanish).
-    return nn.Sequential(nn.Linear(features, 32), nn.Tanh(), nn.Linear(32, 32), nn.Softplus(),
-                         nn.Linear(32, 1))
+    return nn.Sequential(
+        nn.Linear(features, 32), nn.Tanh(), nn.Linear(32, 32), nn.Softplus(), nn.Linear(32, 1)
+    )
 
 
 def conv_critic() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
-        nn.Softplus(), nn.Flatten(), nn.Linear(16 * 4 * 4, 1),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.Tanh(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.Softplus(),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 1),
     )
 
 
@@ -105,6 +110,7 @@ def run_both(backend, critic, real, fake, eps, step, **kwargs):
         if impl is None:
             out = step(c, r, f, e, impl, **kwargs)
         else:
+
             def call(c=c, r=r, f=f, e=e, impl=impl):
                 results["fused_out"] = step(c, r, f, e, impl, **kwargs)
 

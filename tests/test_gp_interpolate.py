@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 
 from gankernels import reference
 from gankernels.ops import gp_interpolate
+from gankernels.ops._checks import check_gp_interpolate
 from gankernels.ops.registry import backend_op
 from gankernels.testing import (
     DTYPES,
     SMALL_SHAPES,
     assert_close,
+    check_error_type,
     direct_op,
     dispatch_keyset,
     large_shapes_for,
@@ -64,9 +66,11 @@ def check_against_reference(backend, real, fake, eps, upstream, label):
     assert_close(out, expected.to(dtype), dtype, label=f"{label} forward")
     if is_dense(real):
         assert dense_strides(out) == dense_strides(real), f"{label}: output layout {out.stride()}"
-    triples = [(name, t, t64) for name, t, t64 in
-               (("real", real, real64), ("fake", fake, fake64), ("eps", eps, eps64))
-               if t.requires_grad]
+    triples = [
+        (name, t, t64)
+        for name, t, t64 in (("real", real, real64), ("fake", fake, fake64), ("eps", eps, eps64))
+        if t.requires_grad
+    ]
     got = torch.autograd.grad(out, [t for _, t, _ in triples], upstream)
     want = torch.autograd.grad(expected, [t64 for _, _, t64 in triples], upstream.double())
     for (name, t, _), g, w in zip(triples, got, want, strict=True):
@@ -239,9 +243,12 @@ def test_opcheck(backend, device):
     ):
         torch.library.opcheck(forward, args, kwargs, test_utils="test_faketensor")
     for dtype in DTYPES:
-        real, fake, eps = (t.detach() for t in next(iter(
-            sample_inputs("gp_interpolate", device, dtype, shapes=[(3, 2, 5, 4)])
-        ))[1])
+        real, fake, eps = (
+            t.detach()
+            for t in next(
+                iter(sample_inputs("gp_interpolate", device, dtype, shapes=[(3, 2, 5, 4)]))
+            )[1]
+        )
         grad = make(real.shape, dtype, device, seed=21)
         torch.library.opcheck(backward, (grad, eps, real, fake))
         torch.library.opcheck(backward, (grad, eps, None, None))
@@ -261,12 +268,16 @@ def test_compile_fullgraph(backend, device):
     got = compiled(real, fake, eps)
     want = step(real, fake, eps)
     assert_close(got, want, label="compiled loss")
-    assert_close(torch.autograd.grad(got, real)[0], torch.autograd.grad(want, real)[0],
-                 label="compiled grad_real")
+    assert_close(
+        torch.autograd.grad(got, real)[0],
+        torch.autograd.grad(want, real)[0],
+        label="compiled grad_real",
+    )
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     batch=st.integers(1, 5),
     rest=st.lists(st.integers(1, 9), min_size=0, max_size=3),
@@ -296,17 +307,25 @@ def _bad_cases(device):
     meta = torch.device("meta")
     return {
         "shape": ((real, torch.randn(4, 2, **f32), eps), r"fake must have the same shape as real"),
-        "eps_length": ((real, real, torch.rand(3, **f32)),
-                       r"eps must have shape \[B\] = \[4\] \(one value per sample\), got \[3\]"),
+        "eps_length": (
+            (real, real, torch.rand(3, **f32)),
+            r"eps must have shape \[B\] = \[4\] \(one value per sample\), got \[3\]",
+        ),
         "eps_2d": ((real, real, torch.rand(4, 1, **f32)), r"eps must have shape \[B\] = \[4\]"),
-        "int_real": ((real.to(torch.int32), real, eps),
-                     r"real must be float32, float64, float16 or bfloat16"),
+        "int_real": (
+            (real.to(torch.int32), real, eps),
+            r"real must be float32, float64, float16 or bfloat16",
+        ),
         "bool_fake": ((real, real > 0, eps), r"fake must be float32, float64, float16 or bfloat16"),
-        "int_eps": ((real, real, torch.ones(4, dtype=torch.int64, device=device)),
-                    r"eps must be float32, float64, float16 or bfloat16"),
+        "int_eps": (
+            (real, real, torch.ones(4, dtype=torch.int64, device=device)),
+            r"eps must be float32, float64, float16 or bfloat16",
+        ),
         "dtype": ((real, real.double(), eps), r"fake must have the same dtype as real"),
-        "empty_batch": ((torch.randn(0, 3, **f32),) * 2 + (torch.rand(0, **f32),),
-                        r"real has an empty batch \(shape \[0, 3\]\); need B >= 1"),
+        "empty_batch": (
+            (torch.randn(0, 3, **f32),) * 2 + (torch.rand(0, **f32),),
+            r"real has an empty batch \(shape \[0, 3\]\); need B >= 1",
+        ),
         "zero_dim": ((real[0, 0], real[0, 0], eps), r"real must have a batch dimension"),
         "fake_device": ((real, real.to(meta), eps), r"fake must be on the same device as real"),
         "eps_device": ((real, real, eps.to(meta)), r"eps must be on the same device as real"),
@@ -334,17 +353,20 @@ def test_bad_input_public(backend, device, case):
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_op(compiled_backend, case):
-    """The op called directly (C++ TORCH_CHECK for cpu/cuda) gives the same message. A meta
+    """The op called directly (C++ checks for cpu/cuda) gives the same message and Python
+    exception type as the Python check. A meta
     tensor stands in for a second device: the call is sent to the backend's dispatch key, so the
     backend's kernel, not the meta kernel, must refuse it."""
     device = compiled_backend
     args, message = _bad_cases(device)[case]
     op = torch.ops.gankernels.gp_interpolate
-    with pytest.raises(RuntimeError, match=message):
+    want = check_error_type(check_gp_interpolate, *args)
+    with pytest.raises(want, match=message) as info:
         if "device" in case:
             op.default.redispatch(dispatch_keyset(device), *args)
         else:
             op(*args)
+    assert info.type is want
 
 
 def test_bad_input_backward_op(compiled_backend):
@@ -352,18 +374,17 @@ def test_bad_input_backward_op(compiled_backend):
     backward = torch.ops.gankernels.gp_interpolate_backward
     grad = torch.randn(4, 3, device=device)
     eps = torch.rand(4, device=device)
-    with pytest.raises(RuntimeError, match=r"eps must have shape \[B\] = \[4\]"):
+    with pytest.raises(ValueError, match=r"eps must have shape \[B\] = \[4\]"):
         backward(grad, torch.rand(5, device=device), None, None)
-    with pytest.raises(RuntimeError, match=r"real and fake must both be given"):
+    with pytest.raises(ValueError, match=r"real and fake must both be given"):
         backward(grad, eps, grad, None)
-    with pytest.raises(RuntimeError, match=r"real must have the same shape as grad"):
+    with pytest.raises(ValueError, match=r"real must have the same shape as grad"):
         backward(grad, eps, torch.randn(4, 2, device=device), torch.randn(4, 2, device=device))
-    with pytest.raises(RuntimeError, match=r"fake must have the same dtype as grad"):
+    with pytest.raises(TypeError, match=r"fake must have the same dtype as grad"):
         backward(grad, eps, grad, grad.double())
-    with pytest.raises(RuntimeError, match=r"gp_interpolate_backward: grad has an empty batch"):
+    with pytest.raises(ValueError, match=r"gp_interpolate_backward: grad has an empty batch"):
         backward(grad[:0], eps[:0], None, None)
-    with pytest.raises(RuntimeError,
-                       match=r"grad must be float32, float64, float16 or bfloat16"):
+    with pytest.raises(TypeError, match=r"grad must be float32, float64, float16 or bfloat16"):
         backward(grad.to(torch.int16), eps, None, None)
 
 

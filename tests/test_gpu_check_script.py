@@ -26,14 +26,27 @@ SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 SUBSET = ROOT / "scripts" / "sanitize_subset.py"
 PIECES = ("build", "test", "sanitize", "bench", "summary")
 TOOLS = ("memcheck", "racecheck", "synccheck")
-OPS = ("gp_interpolate", "gp_interpolate_backward", "norm_penalty", "norm_penalty_backward",
-       "adversarial_loss", "adversarial_loss_backward", "clip_")
+OPS = (
+    "gp_interpolate",
+    "gp_interpolate_backward",
+    "norm_penalty",
+    "norm_penalty_backward",
+    "adversarial_loss",
+    "adversarial_loss_backward",
+    "clip_",
+)
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def gpu_check(*args: str, env: dict | None = None, timeout: float = 120):
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def sections(stdout: str) -> dict[str, str]:
@@ -60,11 +73,14 @@ def test_script_is_executable_bash_with_valid_syntax():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None,
-                    reason="shellcheck is not installed here: gpu_check.sh is not linted")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None,
+    reason="shellcheck is not installed here: gpu_check.sh is not linted",
+)
 def test_shellcheck_finds_nothing():
-    result = subprocess.run(["shellcheck", "--shell=bash", str(SCRIPT)], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["shellcheck", "--shell=bash", str(SCRIPT)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -76,15 +92,25 @@ def test_help_exits_0_and_names_every_piece():
         assert re.search(rf"^  {piece} ", result.stdout, re.M), piece
 
 
-@pytest.mark.parametrize("args,message", [
-    ((), "no OUTDIR given"),
-    (("--dry-run",), "no OUTDIR given"),
-    (("OUT", "sanitise"), "unknown piece: 'sanitise'"),
-    (("OUT", "build", "tests"), "unknown piece: 'tests'"),
-    (("sanitize",), "'sanitize' is a piece"),
-    (("--fast", "OUT"), "unknown option: --fast"),
-], ids=["nothing", "dry-run-only", "misspelt-piece", "second-piece-bad", "piece-as-outdir",
-        "bad-option"])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((), "no OUTDIR given"),
+        (("--dry-run",), "no OUTDIR given"),
+        (("OUT", "sanitise"), "unknown piece: 'sanitise'"),
+        (("OUT", "build", "tests"), "unknown piece: 'tests'"),
+        (("sanitize",), "'sanitize' is a piece"),
+        (("--fast", "OUT"), "unknown option: --fast"),
+    ],
+    ids=[
+        "nothing",
+        "dry-run-only",
+        "misspelt-piece",
+        "second-piece-bad",
+        "piece-as-outdir",
+        "bad-option",
+    ],
+)
 def test_bad_usage_exits_2_naming_the_problem(tmp_path, args, message):
     args = tuple(str(tmp_path / "out") if a == "OUT" else a for a in args)
     result = gpu_check(*args)
@@ -132,8 +158,9 @@ def test_dry_run_lists_every_piece_in_order_and_runs_nothing(tmp_path):
         assert re.search(r"timeout -s INT -k \d+ \d+ ", line)
 
     bench = parts["bench"]
-    assert re.search(r"-P -m pytest bench/ .*--benchmark-json " + re.escape(f"{out}/bench.json"),
-                     bench)
+    assert re.search(
+        r"-P -m pytest bench/ .*--benchmark-json " + re.escape(f"{out}/bench.json"), bench
+    )
     assert f"-m bench.summarize {out}/bench.json -o {out}/bench.md" in bench
     assert f"-m bench.plot {out}/bench.json -o {out}/bench.png" in bench
 
@@ -151,8 +178,13 @@ def test_dry_run_of_one_piece_lists_only_that_piece(tmp_path):
     parts = sections(result.stdout)
     assert list(parts) == ["sanitize"]
     assert sum("--tool" in line for line in result.stdout.splitlines()) == 3
-    for other in ("pip install", "pytest tests", "--benchmark-json", "gankernels info",
-                  "nvidia-smi"):
+    for other in (
+        "pip install",
+        "pytest tests",
+        "--benchmark-json",
+        "gankernels info",
+        "nvidia-smi",
+    ):
         assert other not in result.stdout, other
 
 
@@ -169,26 +201,36 @@ def test_summary_reports_each_piece_tests_sanitizers_and_bench(tmp_path):
     out = tmp_path / "out"
     status = out / "status"
     status.mkdir(parents=True)
-    for name, line in {"build": "0 95", "test": "1 201", "sanitize": "1 130",
-                       "sanitize-memcheck": "0 40", "sanitize-racecheck": "1 50",
-                       "sanitize-synccheck": "124 40"}.items():
+    for name, line in {
+        "build": "0 95",
+        "test": "1 201",
+        "sanitize": "1 130",
+        "sanitize-memcheck": "0 40",
+        "sanitize-racecheck": "1 50",
+        "sanitize-synccheck": "124 40",
+    }.items():
         (status / name).write_text(f"{line} 2026-12-01T10:00:00Z\n")
-    (out / "tests.xml").write_text(textwrap.dedent("""\
+    (out / "tests.xml").write_text(
+        textwrap.dedent("""\
         <?xml version="1.0" encoding="utf-8"?>
         <testsuites><testsuite name="pytest" errors="1" failures="2" skipped="3" tests="20">
         <testcase classname="tests.test_clip" name="test_a[cuda]"><failure message="x"/></testcase>
         <testcase classname="tests.test_clip" name="test_b[triton]"><failure message=""/></testcase>
         <testcase classname="tests.test_amp" name="test_c[cuda]"><error message="z"/></testcase>
         </testsuite></testsuites>
-        """))
+        """)
+    )
     (out / "sanitize-memcheck.log").write_text(
-        "PASS clip_ float32 x\n# 537 calls, 0 failed, 31.0 s\n========= ERROR SUMMARY: 0 errors\n")
+        "PASS clip_ float32 x\n# 537 calls, 0 failed, 31.0 s\n========= ERROR SUMMARY: 0 errors\n"
+    )
     (out / "sanitize-racecheck.log").write_text(
         "# 537 calls, 0 failed, 44.2 s\n"
-        "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)\n")
+        "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)\n"
+    )
     (out / "sanitize-synccheck.log").write_text(
-        "========= Program hit cudaErrorInvalidValue (error 1) due to \"invalid argument\" on "
-        "CUDA API call to cudaPointerGetAttributes.\nPASS gp_interpolate float32 x\n")
+        '========= Program hit cudaErrorInvalidValue (error 1) due to "invalid argument" on '
+        "CUDA API call to cudaPointerGetAttributes.\nPASS gp_interpolate float32 x\n"
+    )
     shutil.copy(ROOT / "bench" / "results" / "cpu.json", out / "bench.json")
 
     result = gpu_check(str(out), "summary")
@@ -203,8 +245,11 @@ def test_summary_reports_each_piece_tests_sanitizers_and_bench(tmp_path):
     assert "- failed: `tests.test_amp::test_c[cuda]`" in md
     assert re.search(r"- memcheck: PASS; ERROR SUMMARY: 0 errors; subset: 537 calls", md), md
     assert re.search(r"- racecheck: FAIL \(exit 1\); RACECHECK SUMMARY: 1 hazard", md), md
-    assert re.search(r"- synccheck: FAIL \(timed out\); no ERROR SUMMARY line; subset: did "
-                     r"not finish", md), md
+    assert re.search(
+        r"- synccheck: FAIL \(timed out\); no ERROR SUMMARY line; subset: did "
+        r"not finish",
+        md,
+    ), md
     assert "  - 1 CUDA API error report(s), the first: `Program hit cudaErrorInvalidValue" in md
     assert re.search(r"^- date: \d{4}-\d\d-\d\d \d\d:\d\d UTC", md, re.M), md
     for label in ("- GPU: ", "- torch ", "- nvcc: ", "- compute-sanitizer: "):
@@ -229,7 +274,7 @@ def test_a_failed_piece_fails_the_run_and_the_summary_is_still_written(tmp_path)
 
 # ---- the test selection --------------------------------------------------------------------------
 
-PROBE = '''
+PROBE = """
 import json, os
 
 _seen = {"deselected": []}
@@ -251,11 +296,12 @@ def pytest_collection_finish(session):
     _seen["selected"] = [i.nodeid for i in session.items]
     with open(os.environ["GPU_SELECTION_PROBE_OUT"], "w") as f:
         json.dump(_seen, f)
-'''
+"""
 
 
-@pytest.mark.skipif(torch.cuda.is_available(),
-                    reason="on a GPU the skip marks this check reads are not set")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="on a GPU the skip marks this check reads are not set"
+)
 def test_test_selection_leaves_out_no_gpu_test(tmp_path):
     """The -k expression of the `test` piece keeps every test with a cuda or triton parameter,
     all of tests/test_cuda_build.py and tests/test_triton_backend.py, and every test that is
@@ -264,13 +310,33 @@ def test_test_selection_leaves_out_no_gpu_test(tmp_path):
     expression = re.search(r" -k '([^']+)' ", dry.stdout).group(1)
     (tmp_path / "gpu_selection_probe.py").write_text(PROBE)
     report = tmp_path / "selection.json"
-    env = {**os.environ, "GPU_SELECTION_PROBE_OUT": str(report),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "GPU_SELECTION_PROBE_OUT": str(report),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+    }
     collect = subprocess.run(
-        [sys.executable, "-P", "-m", "pytest", "tests", "--collect-only", "-q", "-k", expression,
-         "-p", "gpu_selection_probe", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "pytest",
+            "tests",
+            "--collect-only",
+            "-q",
+            "-k",
+            expression,
+            "-p",
+            "gpu_selection_probe",
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert collect.returncode == 0, collect.stdout[-3000:] + collect.stderr[-3000:]
     seen = json.loads(report.read_text())
     selected = set(seen["selected"])
@@ -283,8 +349,7 @@ def test_test_selection_leaves_out_no_gpu_test(tmp_path):
         assert any(n.startswith(module) for n in selected), module
         assert not any(d["id"].startswith(module) for d in seen["deselected"]), module
     assert "tests/test_clip.py::test_mixed_devices_op" in selected
-    assert "tests/test_gpu_check_script.py::test_help_exits_0_and_names_every_piece" \
-        not in selected
+    assert "tests/test_gpu_check_script.py::test_help_exits_0_and_names_every_piece" not in selected
 
 
 # ---- the sanitizer workload ----------------------------------------------------------------------
@@ -294,8 +359,13 @@ def test_sanitize_subset_runs_every_op_and_dtype_on_the_cpu_kernels():
     """The workload of the sanitize piece, on the CPU kernels of the installed package: it
     passes, prints a line per call, and covers every op in every dtype within a minute."""
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-P", str(SUBSET), "--device", "cpu"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-P", str(SUBSET), "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     lines = result.stdout.splitlines()
@@ -359,7 +429,12 @@ def test_sanitize_subset_fails_on_wrong_answers(capsys):
 def test_sanitize_subset_refuses_cuda_without_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible: --device cuda runs (the sanitize piece runs it)")
-    result = subprocess.run([sys.executable, "-P", str(SUBSET), "--device", "cuda"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-P", str(SUBSET), "--device", "cuda"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "no CUDA GPU" in result.stderr

@@ -30,7 +30,7 @@ def first_derivative(fn, weights):
 def cases(backend: str, device: str):
     """(name, fn, inputs, weights): each op with smooth inputs away from kinks."""
     grad = make((3, 5), torch.float64, device, seed=31)
-    grad = (grad * torch.tensor([0.3, 1.6, 2.2], dtype=torch.float64, device=device)[:, None])
+    grad = grad * torch.tensor([0.3, 1.6, 2.2], dtype=torch.float64, device=device)[:, None]
     real = make((3, 5), torch.float64, device, seed=32)
     fake = make((3, 5), torch.float64, device, seed=33)
     eps = torch.rand(3, dtype=torch.float64, device=device)
@@ -39,15 +39,24 @@ def cases(backend: str, device: str):
     norms_weight = make((3,), torch.float64, device, seed=36)
     x_hat_weight = make((3, 5), torch.float64, device, seed=37)
     return [
-        ("norm_penalty",
-         lambda g: norm_penalty(g, 1.0, 10.0, False, 1.0, impl=backend),
-         (grad,), (torch.tensor(1.0, dtype=torch.float64), norms_weight)),
-        ("gp_interpolate",
-         lambda r, f, e: gp_interpolate(r, f, e, impl=backend),
-         (real, fake, eps), (x_hat_weight,)),
-        ("adversarial_loss",
-         lambda r, f: adversarial_loss(r, f, "relativistic", "critic", impl=backend),
-         (v_r, v_g), (torch.tensor(1.0, dtype=torch.float64),)),
+        (
+            "norm_penalty",
+            lambda g: norm_penalty(g, 1.0, 10.0, False, 1.0, impl=backend),
+            (grad,),
+            (torch.tensor(1.0, dtype=torch.float64), norms_weight),
+        ),
+        (
+            "gp_interpolate",
+            lambda r, f, e: gp_interpolate(r, f, e, impl=backend),
+            (real, fake, eps),
+            (x_hat_weight,),
+        ),
+        (
+            "adversarial_loss",
+            lambda r, f: adversarial_loss(r, f, "relativistic", "critic", impl=backend),
+            (v_r, v_g),
+            (torch.tensor(1.0, dtype=torch.float64),),
+        ),
     ]
 
 

@@ -13,8 +13,16 @@ from gankernels.testing import tolerance
 
 IMPLS = ("ref", "cpu")
 RTOL, ATOL = tolerance(torch.float32)
-F_DIVS = ("kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jensen_shannon", "gan",
-          "total_variation")
+F_DIVS = (
+    "kl",
+    "reverse_kl",
+    "pearson",
+    "neyman",
+    "squared_hellinger",
+    "jensen_shannon",
+    "gan",
+    "total_variation",
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,8 +70,11 @@ def textbook(kind, role, vr, vg, a=-1.0, b=1.0, c=0.0, nonsaturating=False):
     if kind == "wasserstein":
         return vg.mean() - vr.mean() if critic else -vg.mean()
     if kind == "hinge":
-        return (torch.clamp(1 - vr, min=0).mean() + torch.clamp(1 + vg, min=0).mean()
-                if critic else -vg.mean())
+        return (
+            torch.clamp(1 - vr, min=0).mean() + torch.clamp(1 + vg, min=0).mean()
+            if critic
+            else -vg.mean()
+        )
     if kind == "least_squares":
         if critic:
             return 0.5 * ((vr - b) ** 2).mean() + 0.5 * ((vg - a) ** 2).mean()
@@ -136,13 +147,16 @@ def test_f_divergence_nonsaturating_generator(kind, impl):
 def test_least_squares_labels(impl):
     vr, vg = outputs("least_squares", seed=3)
     got = discriminator_loss(vr, vg, "least_squares", a=0.0, b=1.0, impl=impl)
-    torch.testing.assert_close(got.double(),
-                               textbook("least_squares", "critic", vr, vg, a=0.0, b=1.0),
-                               rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(
+        got.double(),
+        textbook("least_squares", "critic", vr, vg, a=0.0, b=1.0),
+        rtol=RTOL,
+        atol=ATOL,
+    )
     got = generator_loss(vg, "least_squares", c=1.0, impl=impl)
-    torch.testing.assert_close(got.double(),
-                               textbook("least_squares", "generator", None, vg, c=1.0),
-                               rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(
+        got.double(), textbook("least_squares", "generator", None, vg, c=1.0), rtol=RTOL, atol=ATOL
+    )
     # one config dict for both calls
     cfg = {"a": 0.0, "b": 1.0, "c": 1.0}
     discriminator_loss(vr, vg, "least_squares", impl=impl, **cfg)
@@ -177,24 +191,40 @@ def test_float64_outputs_give_a_float64_loss():
 
 def test_defaults_are_the_nonsaturating_gan():
     vr, vg = outputs("nonsaturating", seed=7)
-    torch.testing.assert_close(discriminator_loss(vr, vg, impl="ref").double(),
-                               textbook("nonsaturating", "critic", vr, vg))
-    torch.testing.assert_close(generator_loss(vg, impl="ref").double(),
-                               textbook("nonsaturating", "generator", None, vg))
+    torch.testing.assert_close(
+        discriminator_loss(vr, vg, impl="ref").double(), textbook("nonsaturating", "critic", vr, vg)
+    )
+    torch.testing.assert_close(
+        generator_loss(vg, impl="ref").double(), textbook("nonsaturating", "generator", None, vg)
+    )
 
 
 def test_loss_kinds_exported():
     assert gankernels.LOSS_KINDS == LOSS_KINDS
-    assert set(LOSS_KINDS) == {"minimax", "nonsaturating", "wasserstein", "hinge",
-                               "least_squares", "relativistic", *F_DIVS}
+    assert set(LOSS_KINDS) == {
+        "minimax",
+        "nonsaturating",
+        "wasserstein",
+        "hinge",
+        "least_squares",
+        "relativistic",
+        *F_DIVS,
+    }
     for name in ("discriminator_loss", "generator_loss", "LOSS_KINDS"):
         assert name in gankernels.__all__
 
 
 def test_docstrings_state_each_kind():
     for fn in (discriminator_loss, generator_loss):
-        for kind in ("minimax", "nonsaturating", "wasserstein", "hinge", "least_squares",
-                     "relativistic", "f-divergence"):
+        for kind in (
+            "minimax",
+            "nonsaturating",
+            "wasserstein",
+            "hinge",
+            "least_squares",
+            "relativistic",
+            "f-divergence",
+        ):
             assert kind in fn.__doc__, (fn.__name__, kind)
 
 
@@ -202,32 +232,50 @@ def test_docstrings_state_each_kind():
 
 
 def test_relativistic_generator_without_real_out_is_an_error():
-    with pytest.raises(ValueError, match=r"generator_loss: kind 'relativistic' compares the "
-                                         r"critic's outputs on fake and real samples, so it needs "
-                                         r"real_out; got None"):
+    with pytest.raises(
+        ValueError,
+        match=r"generator_loss: kind 'relativistic' compares the "
+        r"critic's outputs on fake and real samples, so it needs "
+        r"real_out; got None",
+    ):
         generator_loss(torch.zeros(4), "relativistic", impl="ref")
 
 
 def test_unknown_kind_is_an_error():
-    with pytest.raises(ValueError, match=r"discriminator_loss: unknown kind 'wgan'; expected one "
-                                         r"of: minimax, nonsaturating"):
+    with pytest.raises(
+        ValueError,
+        match=r"discriminator_loss: unknown kind 'wgan'; expected one "
+        r"of: minimax, nonsaturating",
+    ):
         discriminator_loss(torch.zeros(4), torch.zeros(4), "wgan", impl="ref")
     with pytest.raises(ValueError, match=r"generator_loss: unknown kind 'lsgan'"):
         generator_loss(torch.zeros(4), "lsgan", impl="ref")
 
 
 def test_unknown_params_are_rejected_by_name():
-    with pytest.raises(TypeError, match=r"discriminator_loss: unknown parameter\(s\) margin for "
-                                        r"kind 'hinge'; it takes no parameters"):
+    with pytest.raises(
+        TypeError,
+        match=r"discriminator_loss: unknown parameter\(s\) margin for "
+        r"kind 'hinge'; it takes no parameters",
+    ):
         discriminator_loss(torch.zeros(4), torch.zeros(4), "hinge", margin=2.0, impl="ref")
-    with pytest.raises(TypeError, match=r"unknown parameter\(s\) d, e for kind 'least_squares'; "
-                                        r"it takes a, b, c"):
+    with pytest.raises(
+        TypeError,
+        match=r"unknown parameter\(s\) d, e for kind 'least_squares'; "
+        r"it takes a, b, c",
+    ):
         discriminator_loss(torch.zeros(4), torch.zeros(4), "least_squares", d=1, e=2, impl="ref")
-    with pytest.raises(TypeError, match=r"generator_loss: unknown parameter\(s\) a for kind 'kl'; "
-                                        r"it takes nonsaturating"):
+    with pytest.raises(
+        TypeError,
+        match=r"generator_loss: unknown parameter\(s\) a for kind 'kl'; "
+        r"it takes nonsaturating",
+    ):
         generator_loss(torch.zeros(4), "kl", a=1.0, impl="ref")
-    with pytest.raises(TypeError, match=r"discriminator_loss: unknown parameter\(s\) "
-                                        r"nonsaturating for kind 'kl'"):
+    with pytest.raises(
+        TypeError,
+        match=r"discriminator_loss: unknown parameter\(s\) "
+        r"nonsaturating for kind 'kl'",
+    ):
         discriminator_loss(torch.zeros(4), torch.zeros(4), "kl", nonsaturating=True, impl="ref")
 
 
@@ -239,8 +287,11 @@ def test_bad_param_values_are_errors():
 
 
 def test_non_tensor_outputs_are_errors():
-    with pytest.raises(TypeError, match=r"discriminator_loss: real_out must be a torch.Tensor of "
-                                        r"critic outputs, got NoneType"):
+    with pytest.raises(
+        TypeError,
+        match=r"discriminator_loss: real_out must be a torch.Tensor of "
+        r"critic outputs, got NoneType",
+    ):
         discriminator_loss(None, torch.zeros(4), impl="ref")
     with pytest.raises(TypeError, match=r"generator_loss: fake_out must be a torch.Tensor"):
         generator_loss([0.0], impl="ref")

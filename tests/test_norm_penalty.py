@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 
 from gankernels import reference
 from gankernels.ops import norm_penalty
+from gankernels.ops._checks import check_norm_penalty
 from gankernels.ops.registry import backend_op
 from gankernels.testing import (
     DTYPES,
     SMALL_SHAPES,
     assert_close,
+    check_error_type,
     direct_op,
     dispatch_keyset,
     large_shapes_for,
@@ -69,8 +71,9 @@ def check_against_reference(backend, grad, params, label, seed=0):
     ):
         got_ups = [u.to(acc).to(grad.device) for u in ups]
         (got,) = torch.autograd.grad(outs, grad, got_ups, retain_graph=True)
-        (want,) = torch.autograd.grad(wants, grad64, [u.to(grad.device) for u in ups],
-                                      retain_graph=True)
+        (want,) = torch.autograd.grad(
+            wants, grad64, [u.to(grad.device) for u in ups], retain_graph=True
+        )
         assert got.dtype == grad.dtype and got.shape == grad.shape
         assert_close(got, want.to(grad.dtype), grad.dtype, label=f"{label} grad ({what})")
 
@@ -88,24 +91,29 @@ def test_formula_by_hand(backend, device):
     loss, _ = norm_penalty(grad, 3.5, 10.0, True, 1.0, impl=backend)
     assert math.isclose(loss.item(), 10 / 3 * 0.25, rel_tol=1e-6)
     (g,) = torch.autograd.grad(loss, grad)
-    assert_close(g, torch.tensor([[0.0, 0.0], [0.0, 10 / 3], [0.0, 0.0]], device=device),
-                 label="one-sided grad")
+    assert_close(
+        g,
+        torch.tensor([[0.0, 0.0], [0.0, 10 / 3], [0.0, 0.0]], device=device),
+        label="one-sided grad",
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_matches_reference(backend, device, dtype):
-    for i, (label, (grad, *params), _) in enumerate(sample_inputs(
-        "norm_penalty", device, dtype, requires_grad=True, shapes=SMALL_SHAPES
-    )):
+    for i, (label, (grad, *params), _) in enumerate(
+        sample_inputs("norm_penalty", device, dtype, requires_grad=True, shapes=SMALL_SHAPES)
+    ):
         check_against_reference(backend, grad, params, f"{backend} {dtype} {label}", seed=i)
 
 
 @pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16), ids=str)
 def test_large_samples(backend, device, dtype):
     """More than 2^16 elements per sample and 41x401x3, in every layout."""
-    for i, (label, (grad, *params), _) in enumerate(sample_inputs(
-        "norm_penalty", device, dtype, requires_grad=True, shapes=large_shapes_for(backend)
-    )):
+    for i, (label, (grad, *params), _) in enumerate(
+        sample_inputs(
+            "norm_penalty", device, dtype, requires_grad=True, shapes=large_shapes_for(backend)
+        )
+    ):
         check_against_reference(backend, grad, params, f"{backend} {label}", seed=i)
 
 
@@ -185,8 +193,12 @@ def test_named_backend_ran(backend, device):
         assert op_qualname(op, backend) in names, f"{op} of {backend} did not run: {names}"
 
 
-PARAMS = [(1.0, 10.0, False, 1.0), (1.0, 10.0, True, 1.0), (0.0, 5.0, False, 1.0),
-          (1.0, 10.0, False, 0.5)]
+PARAMS = [
+    (1.0, 10.0, False, 1.0),
+    (1.0, 10.0, True, 1.0),
+    (0.0, 5.0, False, 1.0),
+    (1.0, 10.0, False, 0.5),
+]
 
 
 @pytest.mark.parametrize("params", PARAMS, ids=str)
@@ -194,8 +206,9 @@ PARAMS = [(1.0, 10.0, False, 1.0), (1.0, 10.0, True, 1.0), (0.0, 5.0, False, 1.0
 def test_gradcheck_and_gradgradcheck(backend, device, shape, params):
     # Rows of norm ~0.4 .. 2.5: away from the one-sided kink at n = target.
     grad = make(shape, torch.float64, device, seed=5)
-    grad = grad * torch.tensor([0.3, 1.6, 0.8][: shape[0]], dtype=torch.float64,
-                               device=device).view(-1, *[1] * (len(shape) - 1))
+    grad = grad * torch.tensor(
+        [0.3, 1.6, 0.8][: shape[0]], dtype=torch.float64, device=device
+    ).view(-1, *[1] * (len(shape) - 1))
     if len(shape) == 4:
         grad = grad.contiguous(memory_format=torch.channels_last)
     grad.requires_grad_()
@@ -214,19 +227,27 @@ def test_opcheck(backend, device):
     samples; then the backward op, per dtype and parameter set."""
     forward = backend_op("norm_penalty", backend)
     backward = direct_op("norm_penalty_backward", backend)
-    cases = list(sample_inputs("norm_penalty", device, torch.float32, requires_grad=True,
-                               shapes=SMALL_SHAPES))
+    cases = list(
+        sample_inputs(
+            "norm_penalty", device, torch.float32, requires_grad=True, shapes=SMALL_SHAPES
+        )
+    )
     # The large samples: the fake kernel's output metadata against the op's.
-    for _, args, kwargs in sample_inputs("norm_penalty", device, torch.float32,
-                                         shapes=large_shapes_for(backend)):
+    for _, args, kwargs in sample_inputs(
+        "norm_penalty", device, torch.float32, shapes=large_shapes_for(backend)
+    ):
         torch.library.opcheck(forward, args, kwargs, test_utils="test_faketensor")
     for i, (_, args, kwargs) in enumerate(cases):
         # 4 parameter sets per (shape, layout) in a row: take one per group, rotating.
         if i % 4 == (i // 4) % 4:
             torch.library.opcheck(forward, args, kwargs)
         else:
-            torch.library.opcheck(forward, args, kwargs, test_utils=(
-                "test_schema", "test_autograd_registration", "test_faketensor"))
+            torch.library.opcheck(
+                forward,
+                args,
+                kwargs,
+                test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
+            )
     for dtype in DTYPES:
         grad = make((3, 2, 5, 4), dtype, device, seed=6)
         acc = acc_dtype(dtype)
@@ -235,8 +256,9 @@ def test_opcheck(backend, device):
             grad_loss = torch.tensor(0.5, dtype=acc, device=device)
             grad_norms = torch.randn(3, dtype=acc, device=device)
             for gn in (None, grad_norms):
-                torch.library.opcheck(backward, (grad_loss, gn, grad, norms, target, weight,
-                                                 one_sided, inv_scale))
+                torch.library.opcheck(
+                    backward, (grad_loss, gn, grad, norms, target, weight, one_sided, inv_scale)
+                )
 
 
 def test_compile_fullgraph(backend, device):
@@ -251,12 +273,14 @@ def test_compile_fullgraph(backend, device):
     got = compiled(g)
     want = penalty(g)
     assert_close(got, want, label="compiled loss")
-    assert_close(torch.autograd.grad(got, g)[0], torch.autograd.grad(want, g)[0],
-                 label="compiled grad")
+    assert_close(
+        torch.autograd.grad(got, g)[0], torch.autograd.grad(want, g)[0], label="compiled grad"
+    )
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     batch=st.integers(1, 5),
     rest=st.lists(st.integers(1, 9), min_size=0, max_size=3),
@@ -268,16 +292,22 @@ def test_compile_fullgraph(backend, device):
     inv_scale=st.sampled_from((1.0, 0.125, 1 / 1024)),
     seed=st.integers(0, 2**16),
 )
-def test_property_matches_reference(backend, device, batch, rest, dtype, layout_index, target,
-                                    weight, one_sided, inv_scale, seed):
+def test_property_matches_reference(
+    backend, device, batch, rest, dtype, layout_index, target, weight, one_sided, inv_scale, seed
+):
     shape = (batch, *rest)
     options = layouts(shape) if rest else ("contiguous",)
     layout = options[layout_index % len(options)]
-    grad = make(shape, dtype, device, seed=seed, layout=layout, scale=1 / inv_scale,
-                requires_grad=True)
-    check_against_reference(backend, grad, (target, weight, one_sided, inv_scale),
-                            f"{shape} {dtype} {layout} K={target} os={one_sided} s={inv_scale}",
-                            seed=seed)
+    grad = make(
+        shape, dtype, device, seed=seed, layout=layout, scale=1 / inv_scale, requires_grad=True
+    )
+    check_against_reference(
+        backend,
+        grad,
+        (target, weight, one_sided, inv_scale),
+        f"{shape} {dtype} {layout} K={target} os={one_sided} s={inv_scale}",
+        seed=seed,
+    )
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -288,8 +318,10 @@ _OK = (1.0, 10.0, False, 1.0)
 def _bad_cases(device):
     grad = torch.randn(4, 3, device=device)
     return {
-        "int_grad": ((grad.to(torch.int32), *_OK),
-                     r"grad must be float32, float64, float16 or bfloat16"),
+        "int_grad": (
+            (grad.to(torch.int32), *_OK),
+            r"grad must be float32, float64, float16 or bfloat16",
+        ),
         "bool_grad": ((grad > 0, *_OK), r"grad must be float32, float64, float16 or bfloat16"),
         "empty_batch": ((grad[:0], *_OK), r"grad has an empty batch \(shape \[0, 3\]\)"),
         "zero_dim": ((grad[0, 0], *_OK), r"grad must have a batch dimension"),
@@ -321,8 +353,11 @@ def test_bad_input_public(backend, device, case):
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_op(compiled_backend, case):
     args, message = _bad_cases(compiled_backend)[case]
-    with pytest.raises(RuntimeError, match=f"norm_penalty: .*{message}"):
+    grad, target, weight, _, inv_scale = args
+    want = check_error_type(check_norm_penalty, grad, target, weight, inv_scale)
+    with pytest.raises(want, match=f"norm_penalty: .*{message}") as info:
         torch.ops.gankernels.norm_penalty(*args)
+    assert info.type is want
 
 
 def test_bad_input_backward_op(compiled_backend):
@@ -334,18 +369,30 @@ def test_bad_input_backward_op(compiled_backend):
     norms = grad.norm(dim=1)
     gl = torch.tensor(1.0, device=device)
     cases = [
-        ((gl.reshape(1), None, grad, norms), r"grad_loss must be a 0-dim tensor"),
-        ((gl, None, grad, norms[:3]), r"norms must have shape \[B\] = \[4\]"),
-        ((gl, torch.ones(5, device=device), grad, norms), r"grad_norms must have shape \[B\]"),
-        ((gl, None, grad, norms.long()), r"norms must be float32, float64, float16 or bfloat16"),
-        ((gl.int(), None, grad, norms), r"grad_loss must be float32, float64"),
-        ((gl, None, grad.int(), norms), r"grad must be float32, float64, float16 or bfloat16"),
-        ((gl, None, grad[:0], norms[:0]), r"grad has an empty batch"),
+        ((gl.reshape(1), None, grad, norms), ValueError, r"grad_loss must be a 0-dim tensor"),
+        ((gl, None, grad, norms[:3]), ValueError, r"norms must have shape \[B\] = \[4\]"),
+        (
+            (gl, torch.ones(5, device=device), grad, norms),
+            ValueError,
+            r"grad_norms must have shape \[B\]",
+        ),
+        (
+            (gl, None, grad, norms.long()),
+            TypeError,
+            r"norms must be float32, float64, float16 or bfloat16, got int64",
+        ),
+        ((gl.int(), None, grad, norms), TypeError, r"grad_loss must be float32, float64"),
+        (
+            (gl, None, grad.int(), norms),
+            TypeError,
+            r"grad must be float32, float64, float16 or bfloat16",
+        ),
+        ((gl, None, grad[:0], norms[:0]), ValueError, r"grad has an empty batch"),
     ]
-    for args, message in cases:
-        with pytest.raises(RuntimeError, match=f"norm_penalty_backward: .*{message}"):
+    for args, error, message in cases:
+        with pytest.raises(error, match=f"norm_penalty_backward: .*{message}"):
             op(*args, *_OK)
-    with pytest.raises(RuntimeError, match=r"target must be >= 0"):
+    with pytest.raises(ValueError, match=r"target must be >= 0, got -1\.0"):
         op(gl, None, grad, norms, -1.0, 10.0, False, 1.0)
     meta = torch.device("meta")
     for args, message in (
@@ -353,7 +400,7 @@ def test_bad_input_backward_op(compiled_backend):
         ((gl, None, grad, norms.to(meta)), r"norms must be on the same device as grad"),
         ((gl, norms.to(meta), grad, norms), r"grad_norms must be on the same device as grad"),
     ):
-        with pytest.raises(RuntimeError, match=message):
+        with pytest.raises(ValueError, match=message):
             op.default.redispatch(dispatch_keyset(device), *args, *_OK)
 
 

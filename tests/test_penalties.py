@@ -35,8 +35,13 @@ def textbook_wgan_gp(D, real, fake, eps, lam=10.0, inputs=()):
     if not x_hat.requires_grad:
         x_hat.requires_grad_(True)
     out = D(x_hat, *inputs)
-    grad = torch.autograd.grad(outputs=out, inputs=x_hat, grad_outputs=torch.ones_like(out),
-                               create_graph=True, retain_graph=True)[0]
+    grad = torch.autograd.grad(
+        outputs=out,
+        inputs=x_hat,
+        grad_outputs=torch.ones_like(out),
+        create_graph=True,
+        retain_graph=True,
+    )[0]
     grad = grad.reshape(grad.shape[0], -1)
     return lam * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
@@ -51,23 +56,33 @@ def textbook_r1(D, x, gamma=10.0):
 
 def mlp_critic(features=12, hidden=32, seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.LeakyReLU(0.2),
-                         nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(features, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, 1),
+    )
 
 
 def conv_critic(seed=0):
     torch.manual_seed(seed)
     net = nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(16 * 3 * 3, 1),
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Linear(16 * 3 * 3, 1),
     )
     return net.to(memory_format=torch.channels_last)
 
 
 def param_grads(module, loss):
-    grads = torch.autograd.grad(loss, list(module.parameters()), allow_unused=True,
-                                materialize_grads=True)
+    grads = torch.autograd.grad(
+        loss, list(module.parameters()), allow_unused=True, materialize_grads=True
+    )
     return [g.detach().clone() for g in grads]
 
 
@@ -157,8 +172,9 @@ def test_on_gpu_matches_textbook(impl):
     (got_fake,) = torch.autograd.grad(gradient_penalty(D, real, fake, eps=eps, impl=impl), fake)
     (want_fake,) = torch.autograd.grad(textbook_wgan_gp(D, real, fake, eps), fake)
     torch.testing.assert_close(got_fake, want_fake, rtol=GRAD_RTOL, atol=GRAD_ATOL)
-    torch.testing.assert_close(r1_penalty(D, real, impl=impl), textbook_r1(D, real),
-                               rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(
+        r1_penalty(D, real, impl=impl), textbook_r1(D, real), rtol=RTOL, atol=ATOL
+    )
 
 
 # --- the popular mistakes, each one our API gets right ------------------------------------------
@@ -309,8 +325,13 @@ def test_joint_penalty_over_two_inputs(impl):
     eps = torch.rand(5)
     ours, norms = gradient_penalty(D, real, fake, eps=eps, impl=impl, return_norms=True)
 
-    xs = [(eps.reshape(-1, *[1] * (r.dim() - 1)) * r + (1 - eps.reshape(-1, *[1] * (r.dim() - 1)))
-           * f).requires_grad_(True) for r, f in zip(real, fake)]
+    xs = [
+        (
+            eps.reshape(-1, *[1] * (r.dim() - 1)) * r
+            + (1 - eps.reshape(-1, *[1] * (r.dim() - 1))) * f
+        ).requires_grad_(True)
+        for r, f in zip(real, fake)
+    ]
     grads = torch.autograd.grad(D(*xs).sum(), xs, create_graph=True)
     joint = torch.cat([g.reshape(5, -1) for g in grads], dim=1).norm(dim=1)
     want = 10 * ((joint - 1) ** 2).mean()
@@ -331,8 +352,9 @@ def test_one_sided_lp_penalty(impl):
     for scale in (0.01, 10.0):  # all norms below 1, then all above
         with torch.no_grad():
             lin.weight.copy_(seeded(1, 12, seed=30) / seeded(1, 12, seed=30).norm() * scale)
-        lp, norms = gradient_penalty(lin, real, fake, eps=eps, one_sided=True, impl=impl,
-                                     return_norms=True)
+        lp, norms = gradient_penalty(
+            lin, real, fake, eps=eps, one_sided=True, impl=impl, return_norms=True
+        )
         want = 10 * (norms.detach() - 1).clamp_min(0).pow(2).mean()
         torch.testing.assert_close(lp, want, rtol=RTOL, atol=ATOL)
         gp = gradient_penalty(lin, real, fake, eps=eps, impl=impl)
@@ -346,10 +368,12 @@ def test_one_sided_lp_penalty(impl):
 def test_weight_and_target(impl):
     D = mlp_critic()
     real, fake, eps = seeded(9, 12, seed=31), seeded(9, 12, seed=32), torch.rand(9)
-    ours, norms = gradient_penalty(D, real, fake, eps=eps, weight=0.1, target=0.75, impl=impl,
-                                   return_norms=True)
-    torch.testing.assert_close(ours, 0.1 * (norms.detach() - 0.75).pow(2).mean(),
-                               rtol=RTOL, atol=ATOL)
+    ours, norms = gradient_penalty(
+        D, real, fake, eps=eps, weight=0.1, target=0.75, impl=impl, return_norms=True
+    )
+    torch.testing.assert_close(
+        ours, 0.1 * (norms.detach() - 0.75).pow(2).mean(), rtol=RTOL, atol=ATOL
+    )
 
 
 # --- eps ----------------------------------------------------------------------------------------
@@ -359,8 +383,9 @@ def test_eps_of_shape_b_1_1_1_is_accepted():
     D = conv_critic()
     real, fake, eps = seeded(3, 3, 11, 11, seed=33), seeded(3, 3, 11, 11, seed=34), torch.rand(3)
     flat = gradient_penalty(D, real, fake, eps=eps, impl="ref")
-    torch.testing.assert_close(gradient_penalty(D, real, fake, eps=eps.view(3, 1, 1, 1),
-                                                impl="ref"), flat)
+    torch.testing.assert_close(
+        gradient_penalty(D, real, fake, eps=eps.view(3, 1, 1, 1), impl="ref"), flat
+    )
 
 
 def test_eps_is_drawn_per_sample_with_the_generator():
@@ -437,7 +462,7 @@ def test_penalty_is_zero_where_it_should_be():
     a constant critic has gradient 0: R1 is 0."""
     lin = nn.Linear(12, 1)
     with torch.no_grad():
-        lin.weight.copy_(torch.full((1, 12), 12 ** -0.5))
+        lin.weight.copy_(torch.full((1, 12), 12**-0.5))
     real, fake = seeded(4, 12, seed=43), seeded(4, 12, seed=44)
     assert gradient_penalty(lin, real, fake, impl="ref").item() == pytest.approx(0.0, abs=1e-10)
     with torch.no_grad():
@@ -478,8 +503,11 @@ def test_exported_from_the_package():
 
 def test_error_when_d_returns_no_tensor():
     real, fake = seeded(4, 12, seed=49), seeded(4, 12, seed=50)
-    with pytest.raises(TypeError, match=r"gradient_penalty: D returned NoneType, expected a "
-                                        r"tensor of critic scores"):
+    with pytest.raises(
+        TypeError,
+        match=r"gradient_penalty: D returned NoneType, expected a "
+        r"tensor of critic scores",
+    ):
         gradient_penalty(lambda x: None, real, fake, impl="ref")
     with pytest.raises(TypeError, match=r"D returned str"):
         gradient_penalty(lambda x: ("score",), real, fake, impl="ref")
@@ -494,9 +522,11 @@ def test_error_when_d_is_not_one_score_per_sample(out_shape):
     def D(x):
         return x.sum() * torch.ones(out_shape)
 
-    with pytest.raises(ValueError, match=r"gradient_penalty: D must return one score per sample, "
-                                         r"of shape \[B\] or \[B, 1\] with B = 4, got "
-                                         + str(list(out_shape)).replace("[", r"\[")):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient_penalty: D must return one score per sample, "
+        r"of shape \[B\] or \[B, 1\] with B = 4, got " + str(list(out_shape)).replace("[", r"\["),
+    ):
         gradient_penalty(D, real, fake, impl="ref")
 
 
@@ -507,54 +537,75 @@ def test_error_when_d_does_not_depend_on_its_input():
 
 
 def test_error_on_shape_mismatch():
-    with pytest.raises(ValueError, match=r"gradient_penalty: real and fake must have the same "
-                                         r"shape, got real \[4, 12\] and fake \[4, 11\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient_penalty: real and fake must have the same "
+        r"shape, got real \[4, 12\] and fake \[4, 11\]",
+    ):
         gradient_penalty(mlp_critic(), torch.zeros(4, 12), torch.zeros(4, 11), impl="ref")
     with pytest.raises(ValueError, match=r"real\[1\] and fake\[1\] must have the same shape"):
-        gradient_penalty(mlp_critic(), (torch.zeros(4, 12), torch.zeros(4, 3)),
-                         (torch.zeros(4, 12), torch.zeros(4, 2)), impl="ref")
+        gradient_penalty(
+            mlp_critic(),
+            (torch.zeros(4, 12), torch.zeros(4, 3)),
+            (torch.zeros(4, 12), torch.zeros(4, 2)),
+            impl="ref",
+        )
     with pytest.raises(ValueError, match=r"same number of tensors, got 2 real and 1 fake"):
-        gradient_penalty(mlp_critic(), (torch.zeros(4, 12), torch.zeros(4, 3)),
-                         (torch.zeros(4, 12),), impl="ref")
+        gradient_penalty(
+            mlp_critic(), (torch.zeros(4, 12), torch.zeros(4, 3)), (torch.zeros(4, 12),), impl="ref"
+        )
 
 
 def test_error_on_device_mismatch():
     real, fake = torch.zeros(4, 12), torch.zeros(4, 12, device="meta")
-    with pytest.raises(ValueError, match=r"gradient_penalty: real and fake must be on the same "
-                                         r"device, got real on cpu and fake on meta"):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient_penalty: real and fake must be on the same "
+        r"device, got real on cpu and fake on meta",
+    ):
         gradient_penalty(mlp_critic(), real, fake, impl="ref")
 
 
 def test_error_on_dtype_mismatch():
     with pytest.raises(TypeError, match=r"real and fake must have the same dtype"):
-        gradient_penalty(mlp_critic(), torch.zeros(4, 12), torch.zeros(4, 12).double(),
-                         impl="ref")
+        gradient_penalty(mlp_critic(), torch.zeros(4, 12), torch.zeros(4, 12).double(), impl="ref")
 
 
 def test_error_on_non_tensor_or_integer_inputs():
-    with pytest.raises(TypeError, match=r"gradient_penalty: real must be a tensor or a non-empty "
-                                        r"tuple of tensors"):
+    with pytest.raises(
+        TypeError,
+        match=r"gradient_penalty: real must be a tensor or a non-empty "
+        r"tuple of tensors",
+    ):
         gradient_penalty(mlp_critic(), 3.0, torch.zeros(1, 1), impl="ref")
-    with pytest.raises(TypeError, match=r"gradient_penalty: real\[0\] must be a torch.Tensor, "
-                                        r"got list"):
+    with pytest.raises(
+        TypeError,
+        match=r"gradient_penalty: real\[0\] must be a torch.Tensor, "
+        r"got list",
+    ):
         gradient_penalty(mlp_critic(), [[1.0]], torch.zeros(1, 1), impl="ref")
     with pytest.raises(TypeError, match=r"gradient_penalty: fake must be a floating-point"):
-        gradient_penalty(mlp_critic(), torch.zeros(2, 12), torch.zeros(2, 12, dtype=torch.int64),
-                         impl="ref")
+        gradient_penalty(
+            mlp_critic(), torch.zeros(2, 12), torch.zeros(2, 12, dtype=torch.int64), impl="ref"
+        )
     with pytest.raises(ValueError, match=r"real must have a non-empty batch dimension"):
         gradient_penalty(mlp_critic(), torch.zeros(()), torch.zeros(()), impl="ref")
 
 
 def test_error_on_bad_eps():
     real, fake = torch.zeros(4, 12), torch.zeros(4, 12)
-    with pytest.raises(ValueError, match=r"eps must have shape \[B\] or \[B, 1, \.\.\., 1\] with "
-                                         r"B = 4 \(one value per sample\), got \[4, 12\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"eps must have shape \[B\] or \[B, 1, \.\.\., 1\] with "
+        r"B = 4 \(one value per sample\), got \[4, 12\]",
+    ):
         gradient_penalty(mlp_critic(), real, fake, eps=torch.rand(4, 12), impl="ref")
     with pytest.raises(ValueError, match=r"got \[3\]"):
         gradient_penalty(mlp_critic(), real, fake, eps=torch.rand(3), impl="ref")
     with pytest.raises(ValueError, match=r"either eps or generator"):
-        gradient_penalty(mlp_critic(), real, fake, eps=torch.rand(4),
-                         generator=torch.Generator(), impl="ref")
+        gradient_penalty(
+            mlp_critic(), real, fake, eps=torch.rand(4), generator=torch.Generator(), impl="ref"
+        )
     with pytest.raises(ValueError, match=r"eps must be on the data's device \(cpu\), got meta"):
         gradient_penalty(mlp_critic(), real, fake, eps=torch.rand(4, device="meta"), impl="ref")
 
@@ -574,7 +625,9 @@ def test_error_on_bad_numbers():
 
 
 def test_error_on_bad_inputs_argument():
-    with pytest.raises(TypeError, match=r"gradient_penalty: inputs must be a tuple of extra "
-                                        r"arguments for D"):
-        gradient_penalty(mlp_critic(), torch.zeros(4, 12), torch.zeros(4, 12), inputs=3,
-                         impl="ref")
+    with pytest.raises(
+        TypeError,
+        match=r"gradient_penalty: inputs must be a tuple of extra "
+        r"arguments for D",
+    ):
+        gradient_penalty(mlp_critic(), torch.zeros(4, 12), torch.zeros(4, 12), inputs=3, impl="ref")

@@ -1,12 +1,15 @@
 """A third-party variant plugin, end to end: build and pip-install a tiny distribution that
 registers a variant in the entry-point group `gankernels.variants`, see it listed by
-`python -m gankernels variants`, train one step with it through `python -m gankernels train`,
-and uninstall it."""
+`python -m gankernels variants` and train one step with it through `python -m gankernels train`.
+
+The distribution goes into a temporary target directory put on the child interpreter's
+PYTHONPATH, never into the environment running the tests."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -67,64 +70,77 @@ tiny = TinyHinge("{NAME}", "a tiny third-party hinge GAN",
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, timeout=300)
-
-
-def _installed() -> bool:
-    return _pip("show", "-q", DIST).returncode == 0
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_third_party_plugin_is_found_and_trains(tmp_path):
-    if _installed():  # left over from an interrupted run
-        _pip("uninstall", "-y", DIST)
     src = tmp_path / "src"
     src.mkdir()
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / f"{MODULE}.py").write_text(PLUGIN)
+    target = tmp_path / "site"
     run_dir = tmp_path / "run"
-    try:
-        done = _pip("install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(src))
-        assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
-        assert _installed()
+    done = _pip(
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        str(target),
+        str(src),
+    )
+    assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
+    assert list(target.glob("*.dist-info")), "no distribution in the target directory"
 
-        # A fresh interpreter sees the new distribution's entry point; one interpreter for the
-        # listing and the training (starting one costs seconds).
-        code = textwrap.dedent(f"""
-            import sys
-            from gankernels import variants
-            from gankernels.__main__ import main
-            print("dist:", variants.distribution_of("{NAME}"))
-            main(["variants"])
-            sys.exit(main(["train", "--variant", "{NAME}", "--data", "ring8", "--steps", "1",
-                           "--batch-size", "16", "--hidden", "16", "--depth", "1",
-                           "--n-eval", "100", "--no-plots", "--no-progress",
-                           "--out", {str(run_dir)!r}]))
-        """)
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=300, cwd=str(tmp_path))
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-        out = done.stdout
-        assert f"dist: {DIST}" in out
-        assert f"{NAME}  ({DIST}, critic: score)" in out
-        assert "    a tiny third-party hinge GAN" in out
-        assert "defaults: n_critic=2, adam lr_critic=0.001 lr_generator=0.001" in out
-        assert "\ngan  (gankernels" in out  # the built-in ones are still there
+    # A fresh interpreter with the target on its path sees the new distribution's entry point;
+    # one interpreter for the listing and the training (starting one costs seconds).
+    code = textwrap.dedent(f"""
+        import sys
+        from gankernels import variants
+        from gankernels.__main__ import main
+        print("dist:", variants.distribution_of("{NAME}"))
+        main(["variants"])
+        sys.exit(main(["train", "--variant", "{NAME}", "--data", "ring8", "--steps", "1",
+                       "--batch-size", "16", "--hidden", "16", "--depth", "1",
+                       "--n-eval", "100", "--no-plots", "--no-progress",
+                       "--out", {str(run_dir)!r}]))
+    """)
+    paths = [str(target), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+        env=env,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    out = done.stdout
+    assert f"dist: {DIST}" in out
+    assert f"{NAME}  ({DIST}, critic: score)" in out
+    assert "    a tiny third-party hinge GAN" in out
+    assert "defaults: n_critic=2, adam lr_critic=0.001 lr_generator=0.001" in out
+    assert "\ngan  (gankernels" in out  # the built-in ones are still there
 
-        from gankernels.train.checkpoint import load_checkpoint
+    from gankernels.train.checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(str(run_dir / "checkpoint.pt"))
-        assert ckpt["step"] == 1
-        assert ckpt["config"]["variant"] == NAME
-        # One generator step is n_critic = 2 critic steps, each followed by the plugin's hook.
-        state = ckpt["variant_state"]
-        assert state["step"] == 2 and float(state["tiny_critic_steps"]) == 2.0
-        with open(run_dir / "metrics.jsonl") as f:
-            train = [r for r in map(json.loads, f) if r["kind"] == "train"]
-        assert train and train[-1]["critic_tiny_marker"] == 1.0
-        for key in ("loss_critic", "loss_generator"):
-            assert math.isfinite(train[-1][key]), train[-1]
-    finally:
-        done = _pip("uninstall", "-y", "-q", DIST)
-    assert done.returncode == 0, f"pip uninstall failed:\n{done.stdout}\n{done.stderr}"
-    assert not _installed()
+    ckpt = load_checkpoint(str(run_dir / "checkpoint.pt"))
+    assert ckpt["step"] == 1
+    assert ckpt["config"]["variant"] == NAME
+    # One generator step is n_critic = 2 critic steps, each followed by the plugin's hook.
+    state = ckpt["variant_state"]
+    assert state["step"] == 2 and float(state["tiny_critic_steps"]) == 2.0
+    with open(run_dir / "metrics.jsonl") as f:
+        train = [r for r in map(json.loads, f) if r["kind"] == "train"]
+    assert train and train[-1]["critic_tiny_marker"] == 1.0
+    for key in ("loss_critic", "loss_generator"):
+        assert math.isfinite(train[-1][key]), train[-1]
+    # Nothing was installed into the environment running the tests.
+    assert _pip("show", "-q", DIST).returncode != 0

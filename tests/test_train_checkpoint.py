@@ -25,9 +25,22 @@ def one_thread():
 
 def tiny(out, **kw) -> TrainConfig:
     """A run small enough for a unit test: a 16-wide MLP, 32 samples per step."""
-    base = dict(variant="wgan-gp", data="ring8", out=str(out), steps=8, batch_size=32, hidden=16,
-                depth=2, z_dim=2, impl="ref", n_eval=100, progress=False, plots=False,
-                verbose=False, log_every=2)
+    base = dict(
+        variant="wgan-gp",
+        data="ring8",
+        out=str(out),
+        steps=8,
+        batch_size=32,
+        hidden=16,
+        depth=2,
+        z_dim=2,
+        impl="ref",
+        n_eval=100,
+        progress=False,
+        plots=False,
+        verbose=False,
+        log_every=2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 

@@ -1,4 +1,4 @@
-"""The training data: toy sets exactly as math.md section 7, digits, a user's tensor file."""
+"""The training data: toy sets exactly as docs/math.md section 7, digits, a user's tensor file."""
 
 from __future__ import annotations
 
@@ -22,8 +22,15 @@ from gankernels.train.metrics import modes_and_quality
 def test_ring8_centres_and_spread():
     ds = toy_set("ring8", n=20000, seed=1)
     assert ds.data.shape == (20000, 2) and ds.data.dtype == torch.float32
-    expected = torch.tensor([[2 * math.cos(2 * math.pi * k / 8), 2 * math.sin(2 * math.pi * k / 8)]
-                             for k in range(8)]) / 1.414
+    expected = (
+        torch.tensor(
+            [
+                [2 * math.cos(2 * math.pi * k / 8), 2 * math.sin(2 * math.pi * k / 8)]
+                for k in range(8)
+            ]
+        )
+        / 1.414
+    )
     torch.testing.assert_close(ds.centres, expected)
     assert ds.std == pytest.approx(0.02 / 1.414)
     # every sample's offset from its nearest centre has the scaled std per coordinate
@@ -95,13 +102,16 @@ def test_integer_file_becomes_float(tmp_path):
     assert load_data(path).data.dtype == torch.float32
 
 
-@pytest.mark.parametrize("obj, message", [
-    (torch.randn(5, 2, 3), "N x D or N x C x H x W, got shape [5, 2, 3]"),
-    (torch.randn(7), "N x D or N x C x H x W, got shape [7]"),
-    ({"x": torch.randn(4, 2)}, "must hold a single tensor"),
-    (torch.randn(1, 2), "at least 2 non-empty samples"),
-    (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), "NaN or Inf"),
-])
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        (torch.randn(5, 2, 3), "N x D or N x C x H x W, got shape [5, 2, 3]"),
+        (torch.randn(7), "N x D or N x C x H x W, got shape [7]"),
+        ({"x": torch.randn(4, 2)}, "must hold a single tensor"),
+        (torch.randn(1, 2), "at least 2 non-empty samples"),
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), "NaN or Inf"),
+    ],
+)
 def test_bad_file_names_the_problem(tmp_path, obj, message):
     path = str(tmp_path / "bad.pt")
     torch.save(obj, path)

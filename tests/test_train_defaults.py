@@ -16,8 +16,16 @@ from gankernels.variants import Defaults
 
 
 def _trainer(tmp_path, **kw) -> Trainer:
-    base = dict(variant="wgan-gp", data="ring8", out=str(tmp_path / "run"), steps=2,
-                impl="ref", progress=False, plots=False, verbose=False)
+    base = dict(
+        variant="wgan-gp",
+        data="ring8",
+        out=str(tmp_path / "run"),
+        steps=2,
+        impl="ref",
+        progress=False,
+        plots=False,
+        verbose=False,
+    )
     base.update(kw)
     return Trainer(TrainConfig(**base))
 
@@ -33,11 +41,14 @@ def test_point_preset_has_a_wider_generator(tmp_path):
     assert (t.cfg.hidden, t.cfg.generator_hidden) == (128, 256)
 
 
-@pytest.mark.parametrize("hidden, generator_hidden, want", [
-    (16, None, (16, 16)),  # --hidden alone sizes both models
-    (16, 32, (16, 32)),
-    (None, 64, (128, 64)),
-])
+@pytest.mark.parametrize(
+    "hidden, generator_hidden, want",
+    [
+        (16, None, (16, 16)),  # --hidden alone sizes both models
+        (16, 32, (16, 32)),
+        (None, 64, (128, 64)),
+    ],
+)
 def test_width_flags(tmp_path, hidden, generator_hidden, want):
     t = _trainer(tmp_path, hidden=hidden, generator_hidden=generator_hidden)
     assert (_widths(t.critic)[0], _widths(t.generator)[0]) == want
@@ -56,8 +67,14 @@ def test_resume_keeps_the_generator_width(tmp_path):
 
 def test_spec_without_generator_hidden_means_hidden():
     # A checkpoint's spec written before generator_hidden existed builds the same models.
-    old = {"sample_shape": [2], "z_dim": 2, "hidden": 16, "depth": 2, "critic_kind": "score",
-           "bounded": False}
+    old = {
+        "sample_shape": [2],
+        "z_dim": 2,
+        "hidden": 16,
+        "depth": 2,
+        "critic_kind": "score",
+        "bounded": False,
+    }
     spec = ModelSpec.from_dict(old)
     assert spec.generator_width == 16
     g, _ = build_models(spec)
@@ -67,9 +84,10 @@ def test_spec_without_generator_hidden_means_hidden():
     assert _widths(build_models(wide)[0]) == [40, 40]
 
 
-@pytest.mark.parametrize("name, critic, generator", [("wgan-gp", 3e-3, 3e-3),
-                                                     ("wgan-lp", 3e-3, 3e-3),
-                                                     ("nsgan", 1e-3, 1e-4)])
+@pytest.mark.parametrize(
+    "name, critic, generator",
+    [("wgan-gp", 3e-3, 3e-3), ("wgan-lp", 3e-3, 3e-3), ("nsgan", 1e-3, 1e-4)],
+)
 def test_point_data_values_apply_on_points_only(tmp_path, name, critic, generator):
     base = variants.get(name).defaults
     on_points = _trainer(tmp_path / "p", variant=name).variant.defaults
@@ -79,8 +97,10 @@ def test_point_data_values_apply_on_points_only(tmp_path, name, critic, generato
     assert (on_images.lr_critic, on_images.lr_generator) == (base.lr_critic, base.lr_generator)
     # a flag beats both, and the config records the values in force
     flagged = _trainer(tmp_path / "f", variant=name, lr_critic=5e-4)
-    assert (flagged.variant.defaults.lr_critic, flagged.variant.defaults.lr_generator) \
-        == (5e-4, generator)
+    assert (flagged.variant.defaults.lr_critic, flagged.variant.defaults.lr_generator) == (
+        5e-4,
+        generator,
+    )
     assert (flagged.cfg.lr_critic, flagged.cfg.lr_generator) == (5e-4, generator)
 
 

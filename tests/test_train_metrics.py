@@ -1,4 +1,4 @@
-"""Sample-quality metrics on cases with known answers (math.md section 7)."""
+"""Sample-quality metrics on cases with known answers (docs/math.md section 7)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def test_mmd2_same_distribution_is_near_zero_and_shift_is_large():
 def test_mmd2_is_unbiased():
     # E[MMD^2_u] = 0 for equal distributions: the mean over many draws straddles zero.
     g = torch.Generator().manual_seed(1)
-    vals = [mmd2(torch.randn(30, 3, generator=g), torch.randn(30, 3, generator=g),
-                 bandwidth=1.0) for _ in range(100)]
+    vals = [
+        mmd2(torch.randn(30, 3, generator=g), torch.randn(30, 3, generator=g), bandwidth=1.0)
+        for _ in range(100)
+    ]
     mean = sum(vals) / len(vals)
     sd = (sum((v - mean) ** 2 for v in vals) / len(vals)) ** 0.5
     assert abs(mean) < 3 * sd / math.sqrt(len(vals))
@@ -72,8 +74,9 @@ def test_sliced_wasserstein_of_a_shift():
     x = torch.randn(2000, 2, generator=g)
     assert sliced_wasserstein(x, x) == 0.0
     # a shift by (1, 0) projects to |u_0|, whose mean over random unit directions is 2/pi
-    assert sliced_wasserstein(x, x + torch.tensor([1.0, 0.0]), n_projections=500) == \
-        pytest.approx(2 / math.pi, abs=0.05)
+    assert sliced_wasserstein(x, x + torch.tensor([1.0, 0.0]), n_projections=500) == pytest.approx(
+        2 / math.pi, abs=0.05
+    )
 
 
 def test_precision_recall_known_cases():

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -29,8 +30,14 @@ NEEDS_GPU = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU (this machi
 
 def _run(code: str, env_drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=tempfile.gettempdir(), env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env=env,
+        timeout=300,
+    )
 
 
 def _tensor(shape, dtype=torch.float64, seed=0, **kw) -> torch.Tensor:
@@ -100,17 +107,28 @@ def _opcheck_cases():
     return [
         ("gp_interpolate", ops.gp_interpolate_triton, tuple(req)),
         ("gp_interpolate_backward", ops.gp_interpolate_backward_triton, (x, eps, x, y)),
-        ("gp_interpolate_backward-noeps", ops.gp_interpolate_backward_triton,
-         (x, eps, None, None)),
+        ("gp_interpolate_backward-noeps", ops.gp_interpolate_backward_triton, (x, eps, None, None)),
         ("norm_penalty", ops.norm_penalty_triton, (req[0], 1.0, 10.0, True, 0.5)),
-        ("norm_penalty_backward", ops.norm_penalty_backward_triton,
-         (one, norms, x, norms, 1.0, 10.0, False, 1.0)),
-        ("adversarial_loss", ops.adversarial_loss_triton,
-         (req[0], req[1], "relativistic", "critic", -1.0, 1.0, 0.0, False)),
-        ("adversarial_loss-noreal", ops.adversarial_loss_triton,
-         (None, req[1], "kl", "generator", -1.0, 1.0, 0.0, True)),
-        ("adversarial_loss_backward", ops.adversarial_loss_backward_triton,
-         (one, x, y, "hinge", "critic", -1.0, 1.0, 0.0, False)),
+        (
+            "norm_penalty_backward",
+            ops.norm_penalty_backward_triton,
+            (one, norms, x, norms, 1.0, 10.0, False, 1.0),
+        ),
+        (
+            "adversarial_loss",
+            ops.adversarial_loss_triton,
+            (req[0], req[1], "relativistic", "critic", -1.0, 1.0, 0.0, False),
+        ),
+        (
+            "adversarial_loss-noreal",
+            ops.adversarial_loss_triton,
+            (None, req[1], "kl", "generator", -1.0, 1.0, 0.0, True),
+        ),
+        (
+            "adversarial_loss_backward",
+            ops.adversarial_loss_backward_triton,
+            (one, x, y, "hinge", "critic", -1.0, 1.0, 0.0, False),
+        ),
         ("clip_", ops.clip__triton, ([x.clone() * 0.02, y.clone().float() * 0.02], 0.01)),
     ]
 
@@ -130,8 +148,9 @@ def test_opcheck_every_triton_op():
 def _all_ops(real, fake, eps, params):
     x_hat = gankernels.gp_interpolate(real, fake, eps, impl="triton")
     penalty, norms = gankernels.norm_penalty(x_hat, 1.0, 10.0, impl="triton")
-    loss = gankernels.adversarial_loss(real.flatten(1).sum(1), fake.flatten(1).sum(1),
-                                       "relativistic", "critic", impl="triton")
+    loss = gankernels.adversarial_loss(
+        real.flatten(1).sum(1), fake.flatten(1).sum(1), "relativistic", "critic", impl="triton"
+    )
     count = gankernels.clip_(params, 0.01, impl="triton")
     return penalty + loss + norms.sum(), count
 
@@ -170,8 +189,9 @@ def test_torch_compile_inlines_kernels_on_gpu():
     eps = torch.rand(8, device=DEVICE)
 
     def fn(x, y, eps):
-        return gankernels.norm_penalty(gankernels.gp_interpolate(x, y, eps, impl="triton"),
-                                       impl="triton")[0]
+        return gankernels.norm_penalty(
+            gankernels.gp_interpolate(x, y, eps, impl="triton"), impl="triton"
+        )[0]
 
     out, codes = run_and_get_code(torch.compile(fn, fullgraph=True), x, y, eps)
     code = "\n".join(codes)
@@ -194,6 +214,7 @@ def test_gradcheck_gp_interpolate_and_norm_penalty():
     assert torch.autograd.gradcheck(interp, (real, fake, eps))
     assert torch.autograd.gradgradcheck(interp, (real, fake, eps))
     for target, one_sided, inv_scale in ((1.0, False, 1.0), (1.0, True, 0.5), (0.0, False, 2.0)):
+
         def penalty(g, target=target, one_sided=one_sided, inv_scale=inv_scale):
             return gankernels.norm_penalty(g, target, 3.0, one_sided, inv_scale, impl="triton")
 
@@ -209,6 +230,7 @@ def test_gradcheck_adversarial_loss(kind):
     fake = _tensor((2, 2), seed=2, requires_grad=True)
 
     for role in ("critic", "generator"):
+
         def loss(r, f, role=role):
             return gankernels.adversarial_loss(r, f, kind, role, 0.3, 1.7, 0.1, impl="triton")
 
@@ -222,8 +244,7 @@ def test_gradcheck_adversarial_loss(kind):
 def test_row_tiling_heuristic():
     from gankernels.triton._common import MAX_GRID_Y, TILE, row_tiling
 
-    for rows, cols in ((1, 1), (3, 5), (100000, 2), (2, 70001), (64, 3 * 64 * 64),
-                       (1, 2 ** 31 - 1)):
+    for rows, cols in ((1, 1), (3, 5), (100000, 2), (2, 70001), (64, 3 * 64 * 64), (1, 2**31 - 1)):
         rows_per, block_n, iters, nblk = row_tiling(rows, cols)
         assert rows_per * block_n <= max(TILE, 2), (rows, cols)
         assert block_n & (block_n - 1) == 0 and rows_per & (rows_per - 1) == 0
@@ -241,8 +262,11 @@ def test_multi_tile_paths_match_reference(small_tiles):
     real, fake = _tensor(shape, seed=1), _tensor(shape, seed=2)
     eps = torch.rand(3, dtype=torch.float64, device=DEVICE)
     ops = torch.ops.gankernels
-    assert_close(gankernels.gp_interpolate(real, fake, eps, impl="triton"),
-                 reference.gp_interpolate(real, fake, eps), label="gp forward")
+    assert_close(
+        gankernels.gp_interpolate(real, fake, eps, impl="triton"),
+        reference.gp_interpolate(real, fake, eps),
+        label="gp forward",
+    )
     grad = _tensor(shape, seed=3)
     leaves = [t.clone().requires_grad_() for t in (real, fake, eps)]
     reference.gp_interpolate(*leaves).backward(grad)
@@ -259,10 +283,16 @@ def test_multi_tile_paths_match_reference(small_tiles):
         ref_loss, ref_norms = reference.norm_penalty(g, target, 10.0, one_sided, 0.5)
         grad_norms = _tensor((3,), seed=4)
         (2.0 * ref_loss + (ref_norms * grad_norms).sum()).backward()
-        got = ops.norm_penalty_backward_triton(torch.tensor(2.0, dtype=torch.float64,
-                                                            device=DEVICE),
-                                               grad_norms, real, norms, target, 10.0,
-                                               one_sided, 0.5)
+        got = ops.norm_penalty_backward_triton(
+            torch.tensor(2.0, dtype=torch.float64, device=DEVICE),
+            grad_norms,
+            real,
+            norms,
+            target,
+            10.0,
+            one_sided,
+            0.5,
+        )
         assert_close(got, g.grad, label=f"penalty backward K={target}")
 
 
@@ -295,24 +325,36 @@ def test_adversarial_multi_program_path(monkeypatch, role):
     for kind in kinds:
         for ns in (False, True) if role == "generator" else (False,):
             args = (kind, role, -0.5, 1.5, 0.5, ns)
-            assert_close(gankernels.adversarial_loss(real, fake, *args, impl="triton"),
-                         reference.adversarial_loss(real, fake, *args), label=kind)
+            assert_close(
+                gankernels.adversarial_loss(real, fake, *args, impl="triton"),
+                reference.adversarial_loss(real, fake, *args),
+                label=kind,
+            )
             leaves = [real.clone().requires_grad_(), fake.clone().requires_grad_()]
             ref = reference.adversarial_loss(*leaves, *args)
-            want = torch.autograd.grad(ref * grad_loss, leaves, allow_unused=True,
-                                       materialize_grads=True)
-            got = torch.ops.gankernels.adversarial_loss_backward_triton(grad_loss, real, fake,
-                                                                        *args)
+            want = torch.autograd.grad(
+                ref * grad_loss, leaves, allow_unused=True, materialize_grads=True
+            )
+            got = torch.ops.gankernels.adversarial_loss_backward_triton(
+                grad_loss, real, fake, *args
+            )
             assert_close(got[0], want[0], label=f"{kind} grad real")
             assert_close(got[1], want[1], label=f"{kind} grad fake")
 
 
 def test_adversarial_extreme_logits_stay_finite():
     """Softplus and sigmoid are evaluated from the side that cannot overflow."""
-    v = torch.tensor([-1000.0, -80.0, -20.0, 0.0, 20.0, 80.0, 1000.0], dtype=torch.float64,
-                     device=DEVICE)
-    for kind in ("minimax", "nonsaturating", "relativistic", "gan", "jensen_shannon",
-                 "total_variation"):
+    v = torch.tensor(
+        [-1000.0, -80.0, -20.0, 0.0, 20.0, 80.0, 1000.0], dtype=torch.float64, device=DEVICE
+    )
+    for kind in (
+        "minimax",
+        "nonsaturating",
+        "relativistic",
+        "gan",
+        "jensen_shannon",
+        "total_variation",
+    ):
         leaves = [v.clone().requires_grad_(), v.flip(0).clone().requires_grad_()]
         loss = gankernels.adversarial_loss(*leaves, kind, "critic", impl="triton")
         loss.backward()
@@ -336,8 +378,15 @@ def test_non_row_layouts():
     assert_close(norms, reference.norm_penalty(grad)[1], label="transposed norms")
     expanded = torch.ones((), dtype=torch.float64, device=DEVICE).expand(3)  # stride 0
     got = torch.ops.gankernels.norm_penalty_backward_triton(
-        torch.zeros((), dtype=torch.float64, device=DEVICE), expanded, grad, norms, 1.0, 10.0,
-        False, 1.0)
+        torch.zeros((), dtype=torch.float64, device=DEVICE),
+        expanded,
+        grad,
+        norms,
+        1.0,
+        10.0,
+        False,
+        1.0,
+    )
     assert got.stride() == torch.empty_like(grad).stride()
     assert_close(got, grad / norms[:, None, None], label="backward with stride-0 grad_norms")
 
@@ -390,8 +439,9 @@ def test_clip_counts_c_rounded_to_dtype(dtype):
     c = 0.01
     at = torch.tensor(c, dtype=dtype).item()
     assert round_to(c, dtype) == at
-    below = torch.nextafter(torch.tensor(at, dtype=torch.float64),
-                            torch.tensor(0.0, dtype=torch.float64)).to(dtype)
+    below = torch.nextafter(
+        torch.tensor(at, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
+    ).to(dtype)
     values = torch.tensor([at, -at, below.item(), 1.0, -1.0, 0.0], dtype=dtype, device=DEVICE)
     count = _clip_both([values, _tensor((300,), dtype, seed=1, scale=0.02)], c)
     assert int(count) >= 4
@@ -418,9 +468,16 @@ def test_clip_one_launch_per_dtype_and_cached_table(monkeypatch):
         return real_wrap(kernel)
 
     monkeypatch.setattr(clip_mod, "wrap_triton", counting_wrap)
-    params = [_tensor((n,), dtype, seed=n, scale=0.02) for n, dtype in
-              ((100, torch.float32), (3000, torch.float32), (50, torch.float16),
-               (10, torch.float32), (7, torch.float16))]
+    params = [
+        _tensor((n,), dtype, seed=n, scale=0.02)
+        for n, dtype in (
+            (100, torch.float32),
+            (3000, torch.float32),
+            (50, torch.float16),
+            (10, torch.float32),
+            (7, torch.float16),
+        )
+    ]
     _clip_both(params, 0.01)
     assert launches == ["_clip_table_kernel", "_clip_table_kernel"], launches
 
@@ -435,8 +492,7 @@ def test_clip_strided_and_per_tensor_paths():
     from gankernels.triton import clip as clip_mod
 
     strided = _tensor((40, 30), torch.float32, seed=1, scale=0.02)[:, ::3]
-    channels_last = _tensor((2, 3, 4, 5), torch.float32, seed=2, scale=0.02,
-                            layout="channels_last")
+    channels_last = _tensor((2, 3, 4, 5), torch.float32, seed=2, scale=0.02, layout="channels_last")
     _clip_both([strided, channels_last, _tensor((9,), torch.float64, seed=3, scale=0.02)], 0.01)
 
     # The per-tensor kernel is what a traced op records; it must agree with the table kernel.
@@ -479,19 +535,38 @@ def test_no_host_synchronisation():
 def test_kernels_compile_for_sm90_and_inline_into_torch_compile():
     """The interpreter runs the kernels' Python; the compiler must also accept them. Compiles
     every kernel (a quick subset of specialisations) down to a cubin for sm_90 with triton's
-    ptxas, no GPU needed (`python -m gankernels.triton.compile_check --full` covers all of
+    ptxas, no GPU needed (`python scripts/triton_compile_check.py --full` covers all of
     them), then captures torch.compile's graph of every op with compiled Triton: the ops
     decompose into their kernels (triton_op + wrap_triton), which the interpreter cannot show."""
-    done = _run("import sys; from gankernels.triton.compile_check import main; "
-                "sys.exit(main(['--arch', '90', '--trace']))", env_drop=("TRITON_INTERPRET",))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "triton_compile_check.py"
+    done = _run(
+        f"import runpy, sys; sys.argv = [{str(script)!r}, '--arch', '90', '--trace']; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')",
+        env_drop=("TRITON_INTERPRET",),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     compiled, traced = done.stdout.strip().splitlines()[-2:]
-    for kernel in ("_gp_forward_kernel", "_gp_backward_kernel", "_row_sum_kernel",
-                   "_sumsq_kernel", "_finish_kernel", "_backward_kernel", "_small_kernel",
-                   "_partial_kernel", "_combine_kernel", "_grad_kernel", "_clip_table_kernel",
-                   "_clip_tensor_kernel"):
+    for kernel in (
+        "_gp_forward_kernel",
+        "_gp_backward_kernel",
+        "_row_sum_kernel",
+        "_sumsq_kernel",
+        "_finish_kernel",
+        "_backward_kernel",
+        "_small_kernel",
+        "_partial_kernel",
+        "_combine_kernel",
+        "_grad_kernel",
+        "_clip_table_kernel",
+        "_clip_tensor_kernel",
+    ):
         assert kernel in compiled, f"{kernel} was not compiled: {compiled}"
     assert traced.startswith("torch.compile graph kernels:"), done.stdout
-    for kernel in ("_gp_forward_kernel", "_sumsq_kernel", "_finish_kernel", "_small_kernel",
-                   "_clip_tensor_kernel"):
+    for kernel in (
+        "_gp_forward_kernel",
+        "_sumsq_kernel",
+        "_finish_kernel",
+        "_small_kernel",
+        "_clip_tensor_kernel",
+    ):
         assert kernel in traced, f"{kernel} is not in the compiled graph: {traced}"

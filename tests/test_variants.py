@@ -21,9 +21,24 @@ from gankernels.__main__ import main as cli_main
 from gankernels.variants import Defaults, PluginLoadWarning, Variant, VariantConflictError
 
 BUILTIN = (
-    "gan", "nsgan", "wgan", "wgan-gp", "wgan-lp", "dragan", "r1", "lsgan", "hinge", "ragan",
-    "fgan-kl", "fgan-reverse-kl", "fgan-pearson", "fgan-neyman", "fgan-squared-hellinger",
-    "fgan-js", "fgan-tv", "began",
+    "gan",
+    "nsgan",
+    "wgan",
+    "wgan-gp",
+    "wgan-lp",
+    "dragan",
+    "r1",
+    "lsgan",
+    "hinge",
+    "ragan",
+    "fgan-kl",
+    "fgan-reverse-kl",
+    "fgan-pearson",
+    "fgan-neyman",
+    "fgan-squared-hellinger",
+    "fgan-js",
+    "fgan-tv",
+    "began",
 )
 PENALTY_VARIANTS = ("wgan-gp", "wgan-lp", "dragan", "r1")
 # The CPU kernels must be there (a missing _C fails, never skips); "ref" is the plain-PyTorch path.
@@ -104,10 +119,15 @@ def test_builtin_variants_are_registered_through_entry_points():
     assert variants.failed() == [], variants.failed()
 
 
-def test_defaults_follow_math_md_section_5():
+def test_defaults_follow_docs_math_section_5():
     wgan = variants.get("wgan").defaults
-    assert (wgan.n_critic, wgan.optimizer, wgan.lr_critic, wgan.lr_generator, wgan.clip_value) \
-        == (5, "rmsprop", 5e-5, 5e-5, 0.01)
+    assert (wgan.n_critic, wgan.optimizer, wgan.lr_critic, wgan.lr_generator, wgan.clip_value) == (
+        5,
+        "rmsprop",
+        5e-5,
+        5e-5,
+        0.01,
+    )
     assert wgan.penalty_weight is None
     for name in ("wgan-gp", "wgan-lp"):
         d = variants.get(name).defaults
@@ -118,20 +138,31 @@ def test_defaults_follow_math_md_section_5():
         # tuned for the toy sets (plugins/wgan.py); images keep the values above
         assert d.points == {"lr_critic": 3e-3, "lr_generator": 3e-3}
     dragan = variants.get("dragan").defaults
-    assert (dragan.n_critic, dragan.lr_critic, dragan.betas, dragan.penalty_weight) \
-        == (1, 1e-4, (0.5, 0.9), 10.0)
+    assert (dragan.n_critic, dragan.lr_critic, dragan.betas, dragan.penalty_weight) == (
+        1,
+        1e-4,
+        (0.5, 0.9),
+        10.0,
+    )
     assert dragan.options["perturb"] == 0.5
     r1 = variants.get("r1").defaults
     assert (r1.n_critic, r1.penalty_weight, r1.options["lazy_interval"]) == (1, 10.0, 16)
     for name in ("gan", "nsgan", "lsgan", "hinge", "ragan") + tuple(
-            n for n in BUILTIN if n.startswith("fgan-")):
+        n for n in BUILTIN if n.startswith("fgan-")
+    ):
         d = variants.get(name).defaults
-        assert (d.n_critic, d.optimizer, d.lr_critic, d.lr_generator, d.betas) \
-            == (1, "adam", 2e-4, 2e-4, (0.5, 0.999)), name
+        assert (d.n_critic, d.optimizer, d.lr_critic, d.lr_generator, d.betas) == (
+            1,
+            "adam",
+            2e-4,
+            2e-4,
+            (0.5, 0.999),
+        ), name
         assert d.penalty_weight is None and d.clip_value is None, name
         # nsgan's two time-scale rates on the toy sets (plugins/gan.py); the others have none
-        assert d.points == ({"lr_critic": 1e-3, "lr_generator": 1e-4} if name == "nsgan"
-                            else {}), name
+        assert d.points == ({"lr_critic": 1e-3, "lr_generator": 1e-4} if name == "nsgan" else {}), (
+            name
+        )
     began = variants.get("began").defaults.options
     assert (began["gamma"], began["lambda_k"], began["eta"]) == (0.5, 0.001, 1.0)
 
@@ -238,13 +269,16 @@ def test_began_k_follows_its_update_and_stays_in_0_1():
             k = float(after["k"])
             assert 0.0 <= k <= 1.0, k
             assert torch.equal(after["k"], state["k"])
-            expected = float(k_before) + 0.5 * (gamma * float(logs["recon_real"])
-                                                - float(logs["recon_fake"]))
+            expected = float(k_before) + 0.5 * (
+                gamma * float(logs["recon_real"]) - float(logs["recon_fake"])
+            )
             assert k == pytest.approx(min(max(expected, 0.0), 1.0), abs=1e-6)
             # L_D = L(x_r) - k_t L(x_g) with the k before the update.
             assert float(logs["loss"]) == pytest.approx(
                 float(logs["recon_real"]) - float(k_before) * float(logs["recon_fake"]),
-                rel=1e-5, abs=1e-7)
+                rel=1e-5,
+                abs=1e-7,
+            )
         assert float(state["k"]) == bound
 
 
@@ -284,15 +318,19 @@ def test_wgan_penalties_equal_the_public_gradient_penalty(name, one_sided):
     generator, critic = models(variant)
     real, z = batch()
     torch.manual_seed(7)
-    _, logs = variant.critic_loss(critic, generator, real, z, variant.init_state(CPU),
-                                  impl="cpu")
+    _, logs = variant.critic_loss(critic, generator, real, z, variant.init_state(CPU), impl="cpu")
     torch.manual_seed(7)
     with torch.no_grad():
         fake = generator(z)
-    penalty, norms = gankernels.gradient_penalty(critic, real, fake,
-                                                 weight=variant.defaults.penalty_weight,
-                                                 one_sided=one_sided, return_norms=True,
-                                                 impl="ref")
+    penalty, norms = gankernels.gradient_penalty(
+        critic,
+        real,
+        fake,
+        weight=variant.defaults.penalty_weight,
+        one_sided=one_sided,
+        return_norms=True,
+        impl="ref",
+    )
     torch.testing.assert_close(logs["penalty"], penalty.detach())
     torch.testing.assert_close(logs["grad_norm"], norms.mean().detach())
 
@@ -312,8 +350,9 @@ def test_ragan_generator_loss_reads_the_real_scores():
     real, z = batch()
     loss, _ = variant.generator_loss(critic, generator, real, z, {"step": 0}, impl="ref")
     with torch.no_grad():
-        expected = gankernels.generator_loss(critic(generator(z)), kind="relativistic",
-                                             real_out=critic(real), impl="ref")
+        expected = gankernels.generator_loss(
+            critic(generator(z)), kind="relativistic", real_out=critic(real), impl="ref"
+        )
     torch.testing.assert_close(loss.detach(), expected)
 
 
@@ -332,21 +371,32 @@ def test_configure_returns_a_copy_with_fields_and_options_replaced():
     assert merged.defaults.options == {"lazy_interval": 2}
 
 
-@pytest.mark.parametrize("name,overrides,message", [
-    ("r1", {"lazy_interval": 0}, "option 'lazy_interval' of variant 'r1' must be an int >= 1"),
-    ("r1", {"lazy_interval": 2.5}, "must be an int >= 1, got 2.5"),
-    ("wgan-gp", {"penalty_weight": None}, "penalty_weight must be a number >= 0, got None"),
-    ("nsgan", {"penalty_weight": 1.0}, "variant 'nsgan' has no gradient penalty"),
-    ("wgan-gp", {"lambda_gp": 1.0}, "variant 'wgan-gp' has no setting 'lambda_gp'; expected one"),
-    ("gan", {"n_critic": 0}, "n_critic must be an int >= 1, got 0"),
-    ("gan", {"optimizer": "sgd"}, "optimizer must be one of ('adam', 'rmsprop'), got 'sgd'"),
-    ("gan", {"lr_critic": -1.0}, "lr_critic must be a finite number > 0, got -1.0"),
-    ("gan", {"betas": (0.5, 1.5)}, "betas must be two numbers in [0, 1)"),
-    ("wgan", {"clip_value": 0.0}, "clip_value must be a finite number > 0, got 0.0"),
-    ("began", {"gamma": -0.5}, "option 'gamma' of variant 'began' must be a finite number > 0"),
-    ("fgan-kl", {"nonsaturating": 1}, "option 'nonsaturating' of variant 'fgan-kl' must be a bool"),
-    ("dragan", {"perturb": float("nan")}, "option 'perturb' of variant 'dragan'"),
-])
+@pytest.mark.parametrize(
+    "name,overrides,message",
+    [
+        ("r1", {"lazy_interval": 0}, "option 'lazy_interval' of variant 'r1' must be an int >= 1"),
+        ("r1", {"lazy_interval": 2.5}, "must be an int >= 1, got 2.5"),
+        ("wgan-gp", {"penalty_weight": None}, "penalty_weight must be a number >= 0, got None"),
+        ("nsgan", {"penalty_weight": 1.0}, "variant 'nsgan' has no gradient penalty"),
+        (
+            "wgan-gp",
+            {"lambda_gp": 1.0},
+            "variant 'wgan-gp' has no setting 'lambda_gp'; expected one",
+        ),
+        ("gan", {"n_critic": 0}, "n_critic must be an int >= 1, got 0"),
+        ("gan", {"optimizer": "sgd"}, "optimizer must be one of ('adam', 'rmsprop'), got 'sgd'"),
+        ("gan", {"lr_critic": -1.0}, "lr_critic must be a finite number > 0, got -1.0"),
+        ("gan", {"betas": (0.5, 1.5)}, "betas must be two numbers in [0, 1)"),
+        ("wgan", {"clip_value": 0.0}, "clip_value must be a finite number > 0, got 0.0"),
+        ("began", {"gamma": -0.5}, "option 'gamma' of variant 'began' must be a finite number > 0"),
+        (
+            "fgan-kl",
+            {"nonsaturating": 1},
+            "option 'nonsaturating' of variant 'fgan-kl' must be a bool",
+        ),
+        ("dragan", {"perturb": float("nan")}, "option 'perturb' of variant 'dragan'"),
+    ],
+)
 def test_bad_configuration_is_rejected_by_name(name, overrides, message):
     with pytest.raises(ValueError, match=None) as info:
         variants.get(name).configure(**overrides)
@@ -357,8 +407,11 @@ def test_score_critic_with_wrong_output_shape_is_rejected():
     variant = variants.get("nsgan")
     generator, _ = models(variant)
     real, z = batch()
-    with pytest.raises(ValueError, match=r"variant 'nsgan': the critic must return one score per "
-                                         r"sample, shape \[32\] or \[32, 1\], got \[32, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"variant 'nsgan': the critic must return one score per "
+        r"sample, shape \[32\] or \[32, 1\], got \[32, 2\]",
+    ):
         variant.critic_loss(nn.Linear(2, 2), generator, real, z, {"step": 0})
 
 
@@ -366,9 +419,12 @@ def test_began_with_a_score_critic_is_rejected():
     variant = variants.get("began")
     generator, _ = models(variant)
     real, z = batch()
-    with pytest.raises(ValueError, match=r"variant 'began' needs an autoencoder critic returning "
-                                         r"a reconstruction of its input's shape \[32, 2\], "
-                                         r"got \[32, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"variant 'began' needs an autoencoder critic returning "
+        r"a reconstruction of its input's shape \[32, 2\], "
+        r"got \[32, 1\]",
+    ):
         variant.critic_loss(nn.Linear(2, 1), generator, real, z, variant.init_state(CPU))
 
 
@@ -417,13 +473,19 @@ def test_register_in_process():
     assert variants.get("my-test-gan") is mine
     assert variants.distribution_of("my-test-gan") == variants.IN_PROCESS
     variants.register(mine)  # the same object again is not a clash
-    with pytest.raises(VariantConflictError, match=r"'my-test-gan' is claimed by more than one "
-                                                   r"distribution: '<registered in process>' and "
-                                                   r"'<registered in process>'"):
+    with pytest.raises(
+        VariantConflictError,
+        match=r"'my-test-gan' is claimed by more than one "
+        r"distribution: '<registered in process>' and "
+        r"'<registered in process>'",
+    ):
         variants.register(Constant("my-test-gan", "another", Defaults()))
-    with pytest.raises(VariantConflictError, match=r"'wgan' is claimed by more than one "
-                                                   r"distribution: 'gankernels' and "
-                                                   r"'<registered in process>'"):
+    with pytest.raises(
+        VariantConflictError,
+        match=r"'wgan' is claimed by more than one "
+        r"distribution: 'gankernels' and "
+        r"'<registered in process>'",
+    ):
         variants.register(Constant("wgan", "an impostor", Defaults()))
     replaced = variants.register(Constant("wgan", "a replacement", Defaults()), replace=True)
     assert variants.get("wgan") is replaced
@@ -434,8 +496,10 @@ def test_register_in_process():
 def _fake_entry_points(monkeypatch, extra: list[tuple[str, str, str]]) -> None:
     """The real entry points plus `extra` (name, value, distribution)."""
     real = list(variants._entry_points())
-    fakes = [(importlib.metadata.EntryPoint(name, value, variants.GROUP), dist)
-             for name, value, dist in extra]
+    fakes = [
+        (importlib.metadata.EntryPoint(name, value, variants.GROUP), dist)
+        for name, value, dist in extra
+    ]
     monkeypatch.setattr(variants, "_entry_points", lambda: real + fakes)
 
 
@@ -445,11 +509,14 @@ misnamed = Constant("other-name", "a variant whose name is not its entry point's
 
 
 def test_failing_plugins_are_reported_once_and_do_not_break_the_others(monkeypatch):
-    _fake_entry_points(monkeypatch, [
-        ("broken", "gankernels_no_such_module:obj", "broken-dist"),
-        ("wrong-type", f"{__name__}:not_a_variant", "typo-dist"),
-        ("misnamed", f"{__name__}:misnamed", "misnamed-dist"),
-    ])
+    _fake_entry_points(
+        monkeypatch,
+        [
+            ("broken", "gankernels_no_such_module:obj", "broken-dist"),
+            ("wrong-type", f"{__name__}:not_a_variant", "typo-dist"),
+            ("misnamed", f"{__name__}:misnamed", "misnamed-dist"),
+        ],
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         names = variants.available()
@@ -457,39 +524,51 @@ def test_failing_plugins_are_reported_once_and_do_not_break_the_others(monkeypat
         variants.get("nsgan")
     messages = [str(w.message) for w in caught if issubclass(w.category, PluginLoadWarning)]
     assert len(messages) == 3, messages  # once each, not once per call
-    assert any("'broken' from distribution 'broken-dist'" in m
-               and "ModuleNotFoundError" in m for m in messages), messages
+    assert any(
+        "'broken' from distribution 'broken-dist'" in m and "ModuleNotFoundError" in m
+        for m in messages
+    ), messages
     assert set(BUILTIN) <= set(names)
     assert not {"broken", "wrong-type", "misnamed"} & set(names)
     failures = {f.name: f for f in variants.failed()}
     assert failures["broken"].distribution == "broken-dist"
     assert "No module named 'gankernels_no_such_module'" in failures["broken"].error
     assert "refers to a object, not a gankernels.variants.Variant" in failures["wrong-type"].error
-    assert ("entry point 'misnamed' refers to a variant named 'other-name'"
-            in failures["misnamed"].error)
-    with pytest.raises(KeyError, match=r"'broken' \(distribution broken-dist\) failed to load: "
-                                       r"ModuleNotFoundError"):
+    assert (
+        "entry point 'misnamed' refers to a variant named 'other-name'"
+        in failures["misnamed"].error
+    )
+    with pytest.raises(
+        KeyError,
+        match=r"'broken' \(distribution broken-dist\) failed to load: "
+        r"ModuleNotFoundError",
+    ):
         variants.get("broken")
 
 
 def test_two_distributions_claiming_one_name_is_an_error_naming_both(monkeypatch):
-    _fake_entry_points(monkeypatch, [
-        ("twin", f"{__name__}:misnamed", "first-dist"),
-        ("twin", f"{__name__}:misnamed", "second-dist"),
-        ("wgan", f"{__name__}:misnamed", "impostor-dist"),
-    ])
+    _fake_entry_points(
+        monkeypatch,
+        [
+            ("twin", f"{__name__}:misnamed", "first-dist"),
+            ("twin", f"{__name__}:misnamed", "second-dist"),
+            ("wgan", f"{__name__}:misnamed", "impostor-dist"),
+        ],
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         names = variants.available()
     messages = sorted(str(w.message) for w in caught if w.category is PluginLoadWarning)
     assert len(messages) == 2, messages
     assert "'twin' is claimed by several distributions: first-dist and second-dist" in messages[0]
-    assert "'wgan' is claimed by several distributions: gankernels and impostor-dist" \
-        in messages[1]
+    assert "'wgan' is claimed by several distributions: gankernels and impostor-dist" in messages[1]
     assert "twin" in names
-    with pytest.raises(VariantConflictError, match=r"'twin' is claimed by more than one "
-                                                   r"distribution: 'first-dist' and "
-                                                   r"'second-dist'"):
+    with pytest.raises(
+        VariantConflictError,
+        match=r"'twin' is claimed by more than one "
+        r"distribution: 'first-dist' and "
+        r"'second-dist'",
+    ):
         variants.get("twin")
     with pytest.raises(VariantConflictError, match=r"'gankernels' and 'impostor-dist'"):
         variants.get("wgan")
@@ -507,8 +586,9 @@ def test_cli_lists_every_variant_with_description_and_defaults(capsys):
         assert f"{name}  (gankernels, critic: {v.critic_kind})" in out
         assert v.description in out
         assert f"defaults: {v.describe_defaults()}" in out
-    assert ("defaults: n_critic=5, rmsprop lr_critic=5e-05 lr_generator=5e-05, clip_value=0.01"
-            in out)
+    assert (
+        "defaults: n_critic=5, rmsprop lr_critic=5e-05 lr_generator=5e-05, clip_value=0.01" in out
+    )
     assert "failed plugins" not in out
 
 
@@ -537,17 +617,20 @@ def test_cli_shows_failed_and_clashing_plugins_of_installed_distributions(tmp_pa
     with open(os.path.join(site, "gk_exploding_plugin.py"), "w") as f:
         f.write("raise RuntimeError('this plugin is broken on purpose')\n")
     with open(os.path.join(site, "gk_twin_plugin.py"), "w") as f:
-        f.write(textwrap.dedent("""
+        f.write(
+            textwrap.dedent("""
             from gankernels_plugins.gan import nsgan
             twin = nsgan.configure()
             twin.name = "twin"
-        """))
+        """)
+        )
     _write_dist(site, "exploding-plugin", {"exploding": "gk_exploding_plugin:variant"})
     _write_dist(site, "twin-a", {"twin": "gk_twin_plugin:twin"})
     _write_dist(site, "twin-b", {"twin": "gk_twin_plugin:twin"})
     # No empty entry: an empty PYTHONPATH item means the current directory, i.e. the source tree.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (site, os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+    )
     # One interpreter (starting one costs seconds): `import gankernels` must read no plugin (no
     # warning, the broken module never imported), then the command line lists them all.
     code = textwrap.dedent("""
@@ -560,14 +643,19 @@ def test_cli_shows_failed_and_clashing_plugins_of_installed_distributions(tmp_pa
         from gankernels.__main__ import main
         sys.exit(main(["variants"]))
     """)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     first, out = done.stdout.split("\n", 1)
     assert first == "lazy: False False False []", first
     for name in BUILTIN:
         assert f"\n{name}  (gankernels" in "\n" + out, name
-    assert ("exploding  FAILED  (distribution exploding-plugin, gk_exploding_plugin:variant): "
-            "RuntimeError: this plugin is broken on purpose") in out
-    assert ("twin  CONFLICT: gankernels variant 'twin' is claimed by more than one distribution:"
-            " 'twin-a' and 'twin-b'") in out
+    assert (
+        "exploding  FAILED  (distribution exploding-plugin, gk_exploding_plugin:variant): "
+        "RuntimeError: this plugin is broken on purpose"
+    ) in out
+    assert (
+        "twin  CONFLICT: gankernels variant 'twin' is claimed by more than one distribution:"
+        " 'twin-a' and 'twin-b'"
+    ) in out

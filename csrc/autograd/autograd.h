@@ -5,7 +5,7 @@
 // autograd bookkeeping on the hot path. A backward taken with grad mode on (create_graph=True,
 // gradgradcheck) calls `<op>_backward` through the dispatcher instead, so that its autograd
 // (registered from Python, gankernels/ops/registry.py) records it: its derivative is taken
-// through the reference, differentiable to any order (math.md section 2).
+// through the reference, differentiable to any order (docs/math.md section 2).
 #pragma once
 
 #include <ATen/core/dispatch/Dispatcher.h>

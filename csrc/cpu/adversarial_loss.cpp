@@ -1,5 +1,5 @@
-// CPU kernels of adversarial_loss and adversarial_loss_backward (math.md section 3). The loss of
-// each (kind, role) is the two mean terms of csrc/loss_terms.h.
+// CPU kernels of adversarial_loss and adversarial_loss_backward (docs/math.md section 3). The
+// loss of each (kind, role) is the two mean terms of csrc/loss_terms.h.
 //
 // The forward is one parallel pass over the blocks of both arrays together; the backward is one
 // elementwise pass writing sign/N * F'(v - shift).
@@ -19,7 +19,10 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/partition.h"
+#include "layout.h"
 #include "loss_terms.h"
+#include "opmath.h"
 
 namespace gankernels {
 namespace {

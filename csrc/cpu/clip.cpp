@@ -1,4 +1,4 @@
-// CPU kernel of clip_ (math.md section 4): w <- clamp(w, -c, c) in place for a whole list of
+// CPU kernel of clip_ (docs/math.md section 4): w <- clamp(w, -c, c) in place for a whole list of
 // tensors in one call, returning the count of elements left at +-c.
 //
 // float32 and float64 clamp in their own arithmetic: max(-c, w) then min(c, .), which the
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/partition.h"
 #include "clip_bound.h"
 
 namespace gankernels {

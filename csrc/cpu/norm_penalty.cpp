@@ -1,4 +1,4 @@
-// CPU kernels of norm_penalty and norm_penalty_backward (math.md section 2).
+// CPU kernels of norm_penalty and norm_penalty_backward (docs/math.md section 2).
 //
 //   forward   n_i = ||inv_scale * g_i||_2,  P = weight / B * sum_i phi(n_i - target)
 //             phi(d) = d^2, or max(d, 0)^2 when one_sided
@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/partition.h"
+#include "layout.h"
+#include "opmath.h"
 
 namespace gankernels {
 namespace {

@@ -1,4 +1,4 @@
-// CUDA kernels of adversarial_loss and adversarial_loss_backward (math.md section 3).
+// CUDA kernels of adversarial_loss and adversarial_loss_backward (docs/math.md section 3).
 //
 // The loss of each (kind, role) is the two mean terms of csrc/loss_terms.h:
 //

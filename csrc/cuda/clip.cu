@@ -1,4 +1,4 @@
-// CUDA kernel of clip_ (math.md section 4): w <- clamp(w, -c, c) in place for a whole list of
+// CUDA kernel of clip_ (docs/math.md section 4): w <- clamp(w, -c, c) in place for a whole list of
 // tensors, returning the count of elements left at +-c.
 //
 // The multi-tensor pattern (as apex / PyTorch's MultiTensorApply): tensor addresses, sizes and

@@ -1,4 +1,4 @@
-// CUDA kernels of gp_interpolate and gp_interpolate_backward (math.md section 1).
+// CUDA kernels of gp_interpolate and gp_interpolate_backward (docs/math.md section 1).
 //
 //   forward   x_hat_ij = eps_i * real_ij + (1 - eps_i) * fake_ij
 //   backward  grad_real = eps * g,  grad_fake = (1 - eps) * g,

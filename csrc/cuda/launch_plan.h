@@ -251,12 +251,18 @@ struct ClipLaunch {
   std::vector<int64_t> block_chunk;  // ... from element block_chunk[b] * chunk
 };
 
-// The launches that clamp tensors of sizes `numel` (none empty) in chunks of `chunk` elements.
+// The launches that clamp tensors of sizes `numel` in chunks of `chunk` elements. An empty
+// tensor takes no slot and no block.
 inline std::vector<ClipLaunch> plan_clip_launches(const std::vector<int64_t>& numel, int64_t chunk,
                                                   int max_tensors, int max_blocks) {
   std::vector<ClipLaunch> launches;
   ClipLaunch cur;
+  size_t last_nonempty = numel.size();
   for (size_t t = 0; t < numel.size(); ++t) {
+    if (numel[t] > 0) last_nonempty = t;
+  }
+  for (size_t t = 0; t < numel.size(); ++t) {
+    if (numel[t] == 0) continue;
     cur.tensors.push_back(static_cast<int>(t));
     const int64_t chunks = ceil_div(numel[t], chunk);
     for (int64_t c = 0; c < chunks; ++c) {
@@ -265,7 +271,7 @@ inline std::vector<ClipLaunch> plan_clip_launches(const std::vector<int64_t>& nu
       const bool tensor_done = c == chunks - 1;
       const bool tensors_full = static_cast<int>(cur.tensors.size()) == max_tensors;
       const bool blocks_full = static_cast<int>(cur.block_slot.size()) == max_blocks;
-      const bool last = tensor_done && t + 1 == numel.size();
+      const bool last = tensor_done && t == last_nonempty;
       if (!((tensors_full && tensor_done) || blocks_full || last)) continue;
       launches.push_back(std::move(cur));
       cur = ClipLaunch();

@@ -1,4 +1,4 @@
-// CUDA kernels of norm_penalty and norm_penalty_backward (math.md section 2).
+// CUDA kernels of norm_penalty and norm_penalty_backward (docs/math.md section 2).
 //
 //   forward   n_i = ||inv_scale * g_i||_2,  P = weight / B * sum_i phi(n_i - target)
 //             phi(d) = d^2, or max(d, 0)^2 when one_sided
@@ -18,7 +18,7 @@
 // square overflows past |g| ~ 256) and in float64 for float64.
 //
 // Layouts: any batch-major dense layout (contiguous, channels_last) is read and written in
-// place; anything else goes through one contiguous copy (common.h batch_major_dense).
+// place; anything else goes through one contiguous copy (layout.h batch_major_dense).
 #include <torch/library.h>
 
 #include <optional>

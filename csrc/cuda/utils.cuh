@@ -21,8 +21,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "common.h"
 #include "launch_plan.h"
+#include "layout.h"
+#include "opmath.h"
 
 namespace gankernels {
 namespace cuda {

@@ -3,7 +3,7 @@
 A fused backward kernel computes first derivatives only. Each `<op>_backward` op therefore has
 an autograd of its own (gankernels/ops/registry.py) that differentiates the same backward
 computed through the reference, kept in the graph: a `create_graph=True` pass runs the fused
-backward, and what it returns is differentiable to any order (math.md section 2).
+backward, and what it returns is differentiable to any order (docs/math.md section 2).
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ def differentiable_backward(
         outputs = fn(*leaves)
         if not isinstance(outputs, (tuple, list)):
             outputs = (outputs,)
-        used = [(o, g) for o, g in zip(outputs, grad_outputs)
-                if g is not None and o is not None and o.requires_grad]
+        used = [
+            (o, g)
+            for o, g in zip(outputs, grad_outputs)
+            if g is not None and o is not None and o.requires_grad
+        ]
         return torch.autograd.grad(
             [o for o, _ in used],
             leaves,

@@ -1,7 +1,9 @@
 """Argument checks shared by every backend, so each one fails with the same message.
 
-Every message names the op, the argument and what was expected. The C++ kernels repeat the
-essential checks with TORCH_CHECK for callers that reach `torch.ops.gankernels` directly.
+Every message names the op, the argument and what was expected. The compiled kernels run the
+same checks in C++ (csrc/checks.h), with the same messages and exception types (TypeError for a
+dtype, ValueError otherwise), so their errors reach the user unchanged; the Triton ops and the
+reference are checked here, before they run.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def check_batch(op: str, name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{op}: {name} has an empty batch (shape {list(t.shape)}); need B >= 1")
 
 
-def check_like(op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor,
-               shape: bool = True) -> None:
+def check_like(
+    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: bool = True
+) -> None:
     if t.device != ref.device:
         raise ValueError(
             f"{op}: {name} must be on the same device as {ref_name} ({ref.device}), got {t.device}"
@@ -85,13 +88,12 @@ def check_norm_penalty(grad: torch.Tensor, target: float, weight: float, inv_sca
         raise ValueError(f"{op}: weight must be a number, got {weight}")
 
 
-def check_adversarial_loss(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str,
-                           role: str) -> None:
+def check_adversarial_loss(
+    real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str, role: str
+) -> None:
     op = "adversarial_loss"
     if kind not in LOSS_KINDS:
-        raise ValueError(
-            f"{op}: unknown kind {kind!r}; expected one of: {', '.join(LOSS_KINDS)}"
-        )
+        raise ValueError(f"{op}: unknown kind {kind!r}; expected one of: {', '.join(LOSS_KINDS)}")
     if role not in ROLES:
         raise ValueError(f"{op}: role must be one of {', '.join(ROLES)}, got {role!r}")
     check_tensor(op, "fake_out", fake_out)
@@ -123,4 +125,12 @@ def check_clip(params: Sequence[torch.Tensor], c: float) -> None:
             raise ValueError(
                 f"{op}: every tensor in params must be on one device; params[0] is on {device}, "
                 f"params[{i}] on {p.device}"
+            )
+    # Every backend refuses a tensor that it cannot clamp in place before writing anything: one
+    # with a stride-0 dimension of size > 1 (ATen's has_internal_overlap "yes", as in C++).
+    for i, p in enumerate(params):
+        if any(st == 0 and sz > 1 for sz, st in zip(p.shape, p.stride())):
+            raise ValueError(
+                f"{op}: params[{i}] has elements that share memory (e.g. an expanded tensor) and "
+                "cannot be clamped in place; clone() it first"
             )

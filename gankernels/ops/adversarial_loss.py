@@ -1,4 +1,6 @@
-"""adversarial_loss: the fused critic and generator losses of every kind in math.md section 3."""
+"""adversarial_loss: the fused critic and generator losses of every kind in docs/math.md
+section 3.
+"""
 
 from __future__ import annotations
 
@@ -77,5 +79,10 @@ def adversarial_loss(
     """The mean loss of `role` ("critic" or "generator") of `kind`; formulas in
     `gankernels.reference.adversarial_loss`. Returns a float32 scalar (float64 for float64)."""
     args = (real_out, fake_out, kind, role, float(a), float(b), float(c), bool(nonsaturating))
-    return call_op("adversarial_loss", impl, fake_out, args,
-                   lambda: check_adversarial_loss(real_out, fake_out, kind, role))
+    return call_op(
+        "adversarial_loss",
+        impl,
+        fake_out,
+        args,
+        lambda: check_adversarial_loss(real_out, fake_out, kind, role),
+    )

@@ -1,4 +1,6 @@
-"""clip_: in-place clamp of a whole parameter list to [-c, c] in one call (math.md section 4)."""
+"""clip_: in-place clamp of a whole parameter list to [-c, c] in one call (docs/math.md
+section 4).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""gp_interpolate: x_hat = eps * real + (1 - eps) * fake, one eps per sample (math.md section 1).
+"""gp_interpolate: x_hat = eps * real + (1 - eps) * fake, one eps per sample (docs/math.md
+section 1).
 
 Backward: d/dreal = eps * g, d/dfake = (1 - eps) * g, d/deps_i = sum_j g_ij (real_ij - fake_ij).
 """
@@ -71,5 +72,10 @@ def gp_interpolate(
     NaN and Inf follow torch's arithmetic: a NaN input gives NaN there, and an infinite input
     with eps_i = 0 (real) or 1 (fake) gives inf * 0 = NaN, as the reference does.
     """
-    return call_op("gp_interpolate", impl, real, (real, fake, eps),
-                   lambda: check_gp_interpolate(real, fake, eps))
+    return call_op(
+        "gp_interpolate",
+        impl,
+        real,
+        (real, fake, eps),
+        lambda: check_gp_interpolate(real, fake, eps),
+    )

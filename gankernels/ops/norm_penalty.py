@@ -1,7 +1,7 @@
 """norm_penalty: the per-sample gradient-norm penalty inside the critic's double backward.
 
 n_i = ||inv_scale * g_i||_2 over all non-batch dims, P = weight / B * sum_i phi(n_i - target),
-phi(d) = d^2 (two-sided) or max(d, 0)^2 (one-sided). Backward (math.md section 2):
+phi(d) = d^2 (two-sided) or max(d, 0)^2 (one-sided). Backward (docs/math.md section 2):
 dP/dg_ij = weight / B * phi'(n_i - target) * inv_scale^2 * g_ij / n_i, and 0 on a zero row.
 """
 
@@ -33,12 +33,12 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.params = (target, weight, one_sided, inv_scale)
 
 
-def _reference_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided,
-                        inv_scale):
+def _reference_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided, inv_scale):
     """norm_penalty_backward through the reference, differentiable (norms is recomputed)."""
     (grad_input,) = differentiable_backward(
         lambda g: reference.norm_penalty(g, target, weight, one_sided, inv_scale),
-        [grad], [grad_loss, grad_norms],
+        [grad],
+        [grad_loss, grad_norms],
     )
     return grad_input
 
@@ -79,5 +79,10 @@ def norm_penalty(
     the other rows keep their norms and gradients.
     """
     args = (grad, float(target), float(weight), bool(one_sided), float(inv_scale))
-    return call_op("norm_penalty", impl, grad, args,
-                   lambda: check_norm_penalty(grad, target, weight, inv_scale))
+    return call_op(
+        "norm_penalty",
+        impl,
+        grad,
+        args,
+        lambda: check_norm_penalty(grad, target, weight, inv_scale),
+    )

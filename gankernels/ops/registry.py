@@ -105,15 +105,16 @@ def backend_op(name: str, backend: str) -> Callable:
     raise ValueError(f"no op for backend {backend!r}")
 
 
-def call_op(name: str, impl: Optional[str], device_of: object, args: tuple,
-            check: Callable[[], None]):
+def call_op(
+    name: str, impl: Optional[str], device_of: object, args: tuple, check: Callable[[], None]
+):
     """Runs op `name` with `args` on the implementation `impl` resolves to for `device_of`'s
     device.
 
     `check` raises the argument error every backend shares (gankernels/ops/_checks.py). The
-    compiled kernels check their arguments in C++ before touching any data, so for them `check`
-    runs only when the call fails, to replace the C++ message with the shared one: a valid call
-    pays no Python per-tensor checks. Triton and the reference are checked up front.
+    compiled kernels run the same checks in C++ (csrc/checks.h), with the same messages and
+    exception types, before touching any data: a valid call pays no Python per-tensor checks.
+    Triton and the reference are checked here, up front.
     """
     if not isinstance(device_of, torch.Tensor):
         check()  # names the argument that is not a tensor
@@ -123,11 +124,7 @@ def call_op(name: str, impl: Optional[str], device_of: object, args: tuple,
         check()  # a bad argument (tensors on two devices, say) is the error to report
         raise
     if backend in ("cpu", "cuda"):
-        try:
-            return backend_op(name, backend)(*args)
-        except Exception:
-            check()
-            raise
+        return backend_op(name, backend)(*args)
     check()
     if backend == "ref":
         return getattr(reference, name)(*args)

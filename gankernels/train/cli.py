@@ -38,22 +38,34 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 def _add_train(sub: Any) -> None:
     p = sub.add_parser(
-        "train", help="train a GAN variant with the fused kernels",
+        "train",
+        help="train a GAN variant with the fused kernels",
         description="Train a GAN variant on built-in or user data. Everything not given comes "
-                    "from the variant's defaults (`gankernels variants`) and the data's preset. "
-                    "Run under `torchrun --nproc_per_node N` to train with N processes (DDP).")
+        "from the variant's defaults (`gankernels variants`) and the data's preset. "
+        "Run under `torchrun --nproc_per_node N` to train with N processes (DDP).",
+    )
     p.add_argument("--variant", help="GAN variant name (default wgan-gp)")
-    p.add_argument("--data", help="ring8, grid25, swissroll, digits, or a PATH.pt / PATH.npy "
-                                  "tensor file of shape N x D or N x C x H x W (default grid25)")
+    p.add_argument(
+        "--data",
+        help="ring8, grid25, swissroll, digits, or a PATH.pt / PATH.npy "
+        "tensor file of shape N x D or N x C x H x W (default grid25)",
+    )
     p.add_argument("--steps", type=int, help="generator steps (default: the data's preset)")
     p.add_argument("--batch-size", type=int, help="samples per step and process")
     p.add_argument("--out", help="run directory (default runs/VARIANT-DATA)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--impl", choices=IMPLS, default="auto",
-                   help="kernel implementation for the variant's ops (default auto)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.pt (exactly, same random streams)")
+    p.add_argument(
+        "--impl",
+        choices=IMPLS,
+        default="auto",
+        help="kernel implementation for the variant's ops (default auto)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt (exactly, same random streams)",
+    )
     g = p.add_argument_group("variant overrides")
     g.add_argument("--n-critic", type=int, help="critic steps per generator step")
     g.add_argument("--optimizer", choices=("adam", "rmsprop"))
@@ -62,18 +74,33 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--betas", type=float, nargs=2, metavar=("BETA1", "BETA2"))
     g.add_argument("--penalty-weight", type=float)
     g.add_argument("--clip-value", type=float)
-    g.add_argument("--lr-decay", choices=("linear", "none"),
-                   help="learning-rate schedule: linear to 0 at the last step (default), none")
-    g.add_argument("--option", type=_parse_option, action="append", default=[],
-                   metavar="KEY=VALUE", help="a variant-specific option (repeatable)")
+    g.add_argument(
+        "--lr-decay",
+        choices=("linear", "none"),
+        help="learning-rate schedule: linear to 0 at the last step (default), none",
+    )
+    g.add_argument(
+        "--option",
+        type=_parse_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a variant-specific option (repeatable)",
+    )
     m = p.add_argument_group("models and bookkeeping")
     m.add_argument("--z-dim", type=int)
-    m.add_argument("--hidden", type=int,
-                   help="hidden width of the critic, and of the generator unless "
-                        "--generator-hidden is given (default: the data's preset)")
-    m.add_argument("--generator-hidden", type=int,
-                   help="hidden width of the generator (default: --hidden if given, else the "
-                        "preset's: 256 for point data, where the critic is 128 wide)")
+    m.add_argument(
+        "--hidden",
+        type=int,
+        help="hidden width of the critic, and of the generator unless "
+        "--generator-hidden is given (default: the data's preset)",
+    )
+    m.add_argument(
+        "--generator-hidden",
+        type=int,
+        help="hidden width of the generator (default: --hidden if given, else the "
+        "preset's: 256 for point data, where the critic is 128 wide)",
+    )
     m.add_argument("--depth", type=int, help="hidden layers of the MLPs")
     m.add_argument("--log-every", type=int, default=50)
     m.add_argument("--eval-every", type=int, help="default steps / 4")
@@ -88,17 +115,35 @@ def run_train(args: argparse.Namespace) -> int:
     from .trainer import TrainConfig, TrainingDiverged, train
 
     cfg = TrainConfig(
-        variant=args.variant, data=args.data, out=args.out, steps=args.steps,
-        batch_size=args.batch_size, seed=args.seed, device=args.device, impl=args.impl,
-        resume=args.resume, n_critic=args.n_critic, optimizer=args.optimizer,
-        lr_critic=args.lr_critic, lr_generator=args.lr_generator,
-        betas=tuple(args.betas) if args.betas else None, lr_decay=args.lr_decay,
-        penalty_weight=args.penalty_weight, clip_value=args.clip_value,
-        options=dict(args.option), z_dim=args.z_dim, hidden=args.hidden,
-        generator_hidden=args.generator_hidden, depth=args.depth,
-        log_every=args.log_every, eval_every=args.eval_every, ckpt_every=args.ckpt_every,
+        variant=args.variant,
+        data=args.data,
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        impl=args.impl,
+        resume=args.resume,
+        n_critic=args.n_critic,
+        optimizer=args.optimizer,
+        lr_critic=args.lr_critic,
+        lr_generator=args.lr_generator,
+        betas=tuple(args.betas) if args.betas else None,
+        lr_decay=args.lr_decay,
+        penalty_weight=args.penalty_weight,
+        clip_value=args.clip_value,
+        options=dict(args.option),
+        z_dim=args.z_dim,
+        hidden=args.hidden,
+        generator_hidden=args.generator_hidden,
+        depth=args.depth,
+        log_every=args.log_every,
+        eval_every=args.eval_every,
+        ckpt_every=args.ckpt_every,
         n_eval=args.n_eval,
-        progress=not args.no_progress, plots=not args.no_plots)
+        progress=not args.no_progress,
+        plots=not args.no_plots,
+    )
     try:
         train(cfg)
     except TrainingDiverged as exc:
@@ -131,9 +176,12 @@ def _device(name: str) -> str:
 
 
 def _add_sample(sub: Any) -> None:
-    p = sub.add_parser("sample", help="write samples from a trained generator",
-                       description="Generate N samples from a checkpoint's generator and save "
-                                   "them as a tensor (.pt, torch.save) or array (.npy).")
+    p = sub.add_parser(
+        "sample",
+        help="write samples from a trained generator",
+        description="Generate N samples from a checkpoint's generator and save "
+        "them as a tensor (.pt, torch.save) or array (.npy).",
+    )
     p.add_argument("--checkpoint", required=True, help="DIR/checkpoint.pt (or DIR)")
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--out", required=True, help="FILE.pt or FILE.npy")
@@ -163,15 +211,20 @@ def run_sample(args: argparse.Namespace) -> int:
         np.save(args.out, samples.numpy())
     else:
         torch.save(samples, args.out)
-    print(f"wrote {args.n} samples of shape {list(samples.shape[1:])} to {args.out} "
-          f"(checkpoint step {ckpt['step']})")
+    print(
+        f"wrote {args.n} samples of shape {list(samples.shape[1:])} to {args.out} "
+        f"(checkpoint step {ckpt['step']})"
+    )
     return 0
 
 
 def _add_evaluate(sub: Any) -> None:
-    p = sub.add_parser("evaluate", help="print the sample-quality metrics of a checkpoint",
-                       description="Generate samples from a checkpoint and print the metrics "
-                                   "of math.md section 7 against the data.")
+    p = sub.add_parser(
+        "evaluate",
+        help="print the sample-quality metrics of a checkpoint",
+        description="Generate samples from a checkpoint and print the metrics "
+        "of docs/math.md section 7 against the data.",
+    )
     p.add_argument("--checkpoint", required=True, help="DIR/checkpoint.pt (or DIR)")
     p.add_argument("--data", help="data to compare with (default: the run's own)")
     p.add_argument("--n", type=int, default=2500, help="samples (default 2500)")
@@ -198,8 +251,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     samples = generate(generator, ckpt["model"]["z_dim"], args.n, args.seed, device)
     if tuple(samples.shape[1:]) != dataset.sample_shape:
-        print(f"error: --data {spec!r} has samples of shape {list(dataset.sample_shape)}, the "
-              f"generator makes {list(samples.shape[1:])}", file=sys.stderr)
+        print(
+            f"error: --data {spec!r} has samples of shape {list(dataset.sample_shape)}, the "
+            f"generator makes {list(samples.shape[1:])}",
+            file=sys.stderr,
+        )
         return 2
     reference = reference_sample(spec, dataset, args.n, args.seed)
     metrics = evaluate_samples(samples, dataset, reference, max_pairs=args.n)

@@ -1,4 +1,4 @@
-"""Training data: the toy sets of math.md section 7, scikit-learn's 8x8 digits, a user's file.
+"""Training data: the toy sets of docs/math.md section 7, scikit-learn's 8x8 digits, a user's file.
 
 Toy sets (WGAN-GP's gan_toy.py, VEEGAN, PacGAN):
   ring8     8 Gaussians, centres 2 * (cos 2 pi k / 8, sin 2 pi k / 8), std 0.02, all / 1.414

@@ -1,4 +1,4 @@
-"""Sample-quality measures (math.md section 7).
+"""Sample-quality measures (docs/math.md section 7).
 
 - modes / high-quality %: a sample is high quality when it lies within 3 std of its nearest
   mode centre; a mode is captured when at least one high-quality sample is nearest to it
@@ -155,9 +155,7 @@ def digit_labels_of(samples: torch.Tensor, cache_dir: Optional[str] = None) -> t
     return (flat @ weight.t() + bias).argmax(1)
 
 
-def digits_coverage_kl(
-    samples: torch.Tensor, cache_dir: Optional[str] = None
-) -> tuple[int, float]:
+def digits_coverage_kl(samples: torch.Tensor, cache_dir: Optional[str] = None) -> tuple[int, float]:
     """(classes predicted at least once, KL(p_generated || p_data)) of the label histograms."""
     pred = digit_labels_of(samples, cache_dir)
     p = torch.bincount(pred, minlength=10).double()

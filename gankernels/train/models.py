@@ -144,9 +144,7 @@ class AutoencoderCritic(nn.Module):
         code = max(min(spec.hidden // 8, 64), 2)
         half = max(spec.depth // 2, 1)
         self.encoder = nn.Sequential(*_mlp([d] + [spec.hidden] * half + [code], nn.ELU))
-        self.decoder = nn.Sequential(
-            *_mlp([code] + [spec.hidden] * half + [d], nn.ELU)
-        )
+        self.decoder = nn.Sequential(*_mlp([code] + [spec.hidden] * half + [d], nn.ELU))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1)
@@ -156,9 +154,7 @@ class AutoencoderCritic(nn.Module):
 def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     """(generator, critic) for `spec`."""
     if spec.critic_kind not in ("score", "autoencoder"):
-        raise ValueError(
-            f"critic_kind must be 'score' or 'autoencoder', got {spec.critic_kind!r}"
-        )
+        raise ValueError(f"critic_kind must be 'score' or 'autoencoder', got {spec.critic_kind!r}")
     if spec.z_dim < 1 or spec.hidden < 1 or spec.depth < 1 or spec.generator_width < 1:
         raise ValueError(
             f"z_dim, hidden, generator_hidden and depth must be >= 1, got {spec.z_dim}, "
@@ -175,8 +171,14 @@ def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, z_dim: int, n: int, seed: int,
-             device: torch.device | str = "cpu", chunk: int = 1024) -> torch.Tensor:
+def generate(
+    generator: nn.Module,
+    z_dim: int,
+    n: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    chunk: int = 1024,
+) -> torch.Tensor:
     """n samples G(z), z ~ N(0, I) drawn from a generator seeded with `seed`, in eval mode
     (the module's mode is restored); returned as CPU float32."""
     was_training = generator.training

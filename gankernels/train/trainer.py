@@ -57,12 +57,32 @@ SUMMARY_NAME = "summary.json"
 # Settings that define a run; --resume takes them from the checkpoint and refuses a different
 # value given explicitly (a resumed run with another learning rate is a different experiment).
 RUN_FIELDS = (
-    "variant", "data", "seed", "batch_size", "z_dim", "hidden", "generator_hidden", "depth",
-    "n_critic", "optimizer",
-    "lr_critic", "lr_generator", "betas", "penalty_weight", "clip_value", "options", "lr_decay",
+    "variant",
+    "data",
+    "seed",
+    "batch_size",
+    "z_dim",
+    "hidden",
+    "generator_hidden",
+    "depth",
+    "n_critic",
+    "optimizer",
+    "lr_critic",
+    "lr_generator",
+    "betas",
+    "penalty_weight",
+    "clip_value",
+    "options",
+    "lr_decay",
 )
 VARIANT_FIELDS = (
-    "n_critic", "optimizer", "lr_critic", "lr_generator", "betas", "penalty_weight", "clip_value",
+    "n_critic",
+    "optimizer",
+    "lr_critic",
+    "lr_generator",
+    "betas",
+    "penalty_weight",
+    "clip_value",
 )
 
 
@@ -78,8 +98,9 @@ class Preset:
     generator_hidden: Optional[int] = None
 
 
-POINTS_PRESET = Preset(steps=2000, batch_size=256, z_dim=2, hidden=128, depth=3,
-                       generator_hidden=256)
+POINTS_PRESET = Preset(
+    steps=2000, batch_size=256, z_dim=2, hidden=128, depth=3, generator_hidden=256
+)
 IMAGES_PRESET = Preset(steps=2000, batch_size=64, z_dim=32, hidden=256, depth=2)
 
 
@@ -88,7 +109,7 @@ def default_preset(dataset: DataSet) -> Preset:
     critic, a 256-wide generator) or images (small conv models).
 
     Measured on grid25 (wgan-gp, n_critic 5, Adam 1e-3 both, batch 256, 2,000 steps, seed 0,
-    one thread of a shared 2-core CPU, 2026-11-23; metrics of math.md section 7):
+    one thread of a shared 2-core CPU, 2026-11-23; metrics of docs/math.md section 7):
 
         generator / critic width   HQ %    train s
         128 / 128                  21.1    111
@@ -173,8 +194,16 @@ def _check_config(cfg: TrainConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
-    for name in ("steps", "batch_size", "z_dim", "hidden", "generator_hidden", "depth",
-                 "eval_every", "ckpt_every"):
+    for name in (
+        "steps",
+        "batch_size",
+        "z_dim",
+        "hidden",
+        "generator_hidden",
+        "depth",
+        "eval_every",
+        "ckpt_every",
+    ):
         positive_int(name, getattr(cfg, name))
     positive_int("log_every", cfg.log_every, allow_none=False)
     if cfg.batch_size is not None and cfg.batch_size < 2:
@@ -273,15 +302,21 @@ class _Logger:
         self.generator: list[torch.Tensor] = []
         self.extra: dict[str, list[torch.Tensor]] = {}
 
-    def add(self, step: int, loss_c: torch.Tensor, loss_g: torch.Tensor,
-            logs: dict[str, list[torch.Tensor]]) -> None:
+    def add(
+        self,
+        step: int,
+        loss_c: torch.Tensor,
+        loss_g: torch.Tensor,
+        logs: dict[str, list[torch.Tensor]],
+    ) -> None:
         self.steps.append(step)
         self.critic.append(loss_c.detach().float().reshape(()))
         self.generator.append(loss_g.detach().float().reshape(()))
         for key, values in logs.items():
             if values:
-                self.extra.setdefault(key, []).append(torch.stack(
-                    [v.detach().float().reshape(()) for v in values]).mean())
+                self.extra.setdefault(key, []).append(
+                    torch.stack([v.detach().float().reshape(()) for v in values]).mean()
+                )
 
     def flush(self, d: _Dist) -> tuple[Optional[dict[str, Any]], Optional[str]]:
         """(the averaged record, or None if empty; a divergence message, or None)."""
@@ -303,8 +338,7 @@ class _Logger:
             if i >= 0:
                 which = "critic" if not torch.isfinite(lc[i]) else "generator"
                 value = float(lc[i] if which == "critic" else lg[i])
-                message = (f"the {which} loss became {value} at generator step "
-                           f"{self.steps[i]}")
+                message = f"the {which} loss became {value} at generator step {self.steps[i]}"
             else:
                 message = "a loss became NaN or Inf on another rank"
         record = {
@@ -339,8 +373,9 @@ class Trainer:
     def _resolve_config(self) -> tuple[TrainConfig, Optional[dict[str, Any]]]:
         cfg = dataclasses.replace(self.config, options=dict(self.config.options))
         variant_name = self._explicit_variant.name if self._explicit_variant else cfg.variant
-        out = cfg.out or os.path.join("runs", f"{variant_name or 'wgan-gp'}-"
-                                              f"{os.path.basename(cfg.data or 'grid25')}")
+        out = cfg.out or os.path.join(
+            "runs", f"{variant_name or 'wgan-gp'}-{os.path.basename(cfg.data or 'grid25')}"
+        )
         cfg.out = out
         ckpt_path = os.path.join(out, CHECKPOINT_NAME)
         saved = None
@@ -348,7 +383,8 @@ class Trainer:
             if not cfg.resume:
                 raise FileExistsError(
                     f"out: {out!r} already holds a checkpoint; pass --resume to continue it "
-                    f"or choose another --out")
+                    f"or choose another --out"
+                )
             saved = load_checkpoint(ckpt_path)
             previous = saved["config"]
             for name in RUN_FIELDS:
@@ -361,13 +397,16 @@ class Trainer:
                 if name == "options":
                     clash = {k: v for k, v in mine.items() if theirs.get(k, v) != v}
                     if clash:
-                        raise ValueError(f"resume: options {clash} differ from the checkpoint's "
-                                         f"{ {k: theirs[k] for k in clash} }")
+                        raise ValueError(
+                            f"resume: options {clash} differ from the checkpoint's "
+                            f"{ {k: theirs[k] for k in clash} }"
+                        )
                     continue
                 if mine is not None and theirs is not None and mine != theirs:
                     raise ValueError(
                         f"resume: {name}={mine!r} differs from the checkpoint's {theirs!r}; "
-                        f"leave it out to continue the run, or start a new one in another --out")
+                        f"leave it out to continue the run, or start a new one in another --out"
+                    )
                 setattr(cfg, name, theirs)
         elif cfg.resume and self.d.main and cfg.verbose:
             print(f"resume: no checkpoint in {out!r}; starting from step 0", file=sys.stderr)
@@ -412,20 +451,30 @@ class Trainer:
         self.impl_resolved = resolve(cfg.impl, self.device)
 
         data = self.dataset.data
-        bounded = self.dataset.kind == "images" and float(data.min()) >= -1 and float(
-            data.max()) <= 1
-        self.spec = ModelSpec(self.dataset.sample_shape, cfg.z_dim, cfg.hidden, cfg.depth,
-                              self.variant.critic_kind, bounded, cfg.generator_hidden)
+        bounded = (
+            self.dataset.kind == "images" and float(data.min()) >= -1 and float(data.max()) <= 1
+        )
+        self.spec = ModelSpec(
+            self.dataset.sample_shape,
+            cfg.z_dim,
+            cfg.hidden,
+            cfg.depth,
+            self.variant.critic_kind,
+            bounded,
+            cfg.generator_hidden,
+        )
         # Same initial parameters on every rank (DDP also broadcasts rank 0's at wrap time).
         torch.manual_seed(cfg.seed)
         generator, critic = build_models(self.spec)
         self.generator = generator.to(self.device)
         self.critic = critic.to(self.device)
         defaults = self.variant.defaults
-        self.opt_g = _make_optimizer(defaults.optimizer, self.generator.parameters(),
-                                     defaults.lr_generator, defaults.betas)
-        self.opt_c = _make_optimizer(defaults.optimizer, self.critic.parameters(),
-                                     defaults.lr_critic, defaults.betas)
+        self.opt_g = _make_optimizer(
+            defaults.optimizer, self.generator.parameters(), defaults.lr_generator, defaults.betas
+        )
+        self.opt_c = _make_optimizer(
+            defaults.optimizer, self.critic.parameters(), defaults.lr_critic, defaults.betas
+        )
 
         # Per-rank randomness: batches and z from dedicated generators; the variant's own draws
         # (interpolation eps, DRAGAN's perturbation) from the global RNGs.
@@ -440,8 +489,10 @@ class Trainer:
 
         shard = self.dataset.shard(r, self.d.world)
         if shard.shape[0] == 0:
-            raise ValueError(f"data: {self.dataset.data.shape[0]} samples cannot be split over "
-                             f"{self.d.world} processes")
+            raise ValueError(
+                f"data: {self.dataset.data.shape[0]} samples cannot be split over "
+                f"{self.d.world} processes"
+            )
         big = shard.numel() * shard.element_size() > 512 * 2**20
         self.shard = shard if big else shard.to(self.device)
 
@@ -472,8 +523,10 @@ class Trainer:
 
     def _restore(self, saved: dict[str, Any]) -> None:
         if _same_width(ModelSpec.from_dict(saved["model"])) != _same_width(self.spec):
-            raise ValueError(f"resume: the checkpoint's models {saved['model']} do not match "
-                             f"this run's {self.spec.to_dict()}")
+            raise ValueError(
+                f"resume: the checkpoint's models {saved['model']} do not match "
+                f"this run's {self.spec.to_dict()}"
+            )
         self.generator.load_state_dict(saved["generator"])
         self.critic.load_state_dict(saved["critic"])
         self.opt_g.load_state_dict(saved["opt_generator"])
@@ -493,9 +546,11 @@ class Trainer:
             self.data_gen.manual_seed(base + 4)
             self.noise_gen.manual_seed(base + 5)
             if self.d.main and self.cfg.verbose:
-                print(f"resume: the checkpoint was written by {saved['world_size']} process(es), "
-                      f"this run has {self.d.world}; random streams are reseeded",
-                      file=sys.stderr)
+                print(
+                    f"resume: the checkpoint was written by {saved['world_size']} process(es), "
+                    f"this run has {self.d.world}; random streams are reseeded",
+                    file=sys.stderr,
+                )
 
     def _trim_metrics(self) -> None:
         """Drop records past the checkpoint's step: a run killed after its last checkpoint
@@ -535,8 +590,9 @@ class Trainer:
             self.opt_c.zero_grad(set_to_none=True)
             # The generator is only sampled here: its DDP wrapper is not used, so no gradient
             # all-reduce is set up for it.
-            loss_c, log_c = v.critic_loss(self.ddp_critic, self.generator, real, z, self.state,
-                                          impl=impl)
+            loss_c, log_c = v.critic_loss(
+                self.ddp_critic, self.generator, real, z, self.state, impl=impl
+            )
             loss_c.backward()
             self.opt_c.step()
             self.state["step"] = self.state["step"] + 1
@@ -548,8 +604,9 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         # The critic's gradients from this backward are discarded (its next step zeroes them),
         # so the plain module is used and DDP reduces only the generator's gradients.
-        loss_g, log_g = v.generator_loss(self.critic, self.ddp_generator, real, z, self.state,
-                                         impl=impl)
+        loss_g, log_g = v.generator_loss(
+            self.critic, self.ddp_generator, real, z, self.state, impl=impl
+        )
         loss_g.backward()
         self.opt_g.step()
         keep("generator_", {k: val for k, val in log_g.items() if k != "loss"})
@@ -573,18 +630,27 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         samples = self.generate(self.cfg.n_eval, seed=self.cfg.seed + 12345)
         if self._reference is None:
-            self._reference = reference_sample(self.cfg.data, self.dataset, self.cfg.n_eval,
-                                                self.cfg.seed)
+            self._reference = reference_sample(
+                self.cfg.data, self.dataset, self.cfg.n_eval, self.cfg.seed
+            )
         if not torch.isfinite(samples).all():
             return {"finite": 0.0}
-        metrics = evaluate_samples(samples, self.dataset, self._reference,
-                                   cache_dir=None, max_pairs=self.cfg.n_eval)
+        metrics = evaluate_samples(
+            samples, self.dataset, self._reference, cache_dir=None, max_pairs=self.cfg.n_eval
+        )
         if self.cfg.plots:
-            title = f"{self.variant.name} on {self.dataset.name}, step {self.step}: " \
-                    f"{format_metrics(metrics)}"
+            title = (
+                f"{self.variant.name} on {self.dataset.name}, step {self.step}: "
+                f"{format_metrics(metrics)}"
+            )
             if self.dataset.kind == "points" and self.dataset.sample_shape == (2,):
-                plot_points(os.path.join(self.out, "samples.png"), samples[:2500],
-                            self._reference[:2500], self.dataset.centres, _wrap(title))
+                plot_points(
+                    os.path.join(self.out, "samples.png"),
+                    samples[:2500],
+                    self._reference[:2500],
+                    self.dataset.centres,
+                    _wrap(title),
+                )
             elif self.dataset.kind == "images":
                 plot_images(os.path.join(self.out, "samples.png"), samples, _wrap(title))
         return metrics
@@ -606,14 +672,19 @@ class Trainer:
             "variant": self.variant.name,
             "variant_defaults": self.variant.defaults.as_dict(),
             "model": self.spec.to_dict(),
-            "data": {"name": self.dataset.name, "kind": self.dataset.kind,
-                     "shape": list(self.dataset.data.shape)},
+            "data": {
+                "name": self.dataset.name,
+                "kind": self.dataset.kind,
+                "shape": list(self.dataset.data.shape),
+            },
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_g.state_dict(),
             "opt_critic": self.opt_c.state_dict(),
-            "variant_state": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
-                              for k, v in self.state.items()},
+            "variant_state": {
+                k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
+                for k, v in self.state.items()
+            },
             "rng": rngs,
             "world_size": self.d.world,
             "train_seconds": self.train_seconds,
@@ -632,12 +703,16 @@ class Trainer:
         self.last_ckpt_step = self.step
 
     def _diverged(self, message: str) -> TrainingDiverged:
-        kept = (f"the last good checkpoint (generator step {self.last_ckpt_step}) is kept at "
-                f"{self.ckpt_path}" if self.last_ckpt_step is not None
-                else "no checkpoint had been written yet")
+        kept = (
+            f"the last good checkpoint (generator step {self.last_ckpt_step}) is kept at "
+            f"{self.ckpt_path}"
+            if self.last_ckpt_step is not None
+            else "no checkpoint had been written yet"
+        )
         return TrainingDiverged(
             f"training stopped: {message}; {kept}. Try smaller learning rates (--lr-critic, "
-            f"--lr-generator) or, for a penalty variant, a larger --penalty-weight.")
+            f"--lr-generator) or, for a penalty variant, a larger --penalty-weight."
+        )
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -647,8 +722,14 @@ class Trainer:
         if cfg.progress and d.main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.variant} {cfg.data}",
-                       unit="step", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                total=cfg.steps,
+                initial=self.step,
+                desc=f"{cfg.variant} {cfg.data}",
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
         log = _Logger()
         metrics: dict[str, float] = {}
         try:
@@ -681,9 +762,11 @@ class Trainer:
                     metrics = self.evaluate()
                     self._append({"kind": "eval", "step": self.step, **metrics})
                     if cfg.plots:
-                        plot_curves(os.path.join(self.out, "curves.png"),
-                                    read_metrics(self.metrics_path),
-                                    f"{self.variant.name} on {self.dataset.name}")
+                        plot_curves(
+                            os.path.join(self.out, "curves.png"),
+                            read_metrics(self.metrics_path),
+                            f"{self.variant.name} on {self.dataset.name}",
+                        )
                     if bar is not None:
                         bar.write(f"step {self.step}: {format_metrics(metrics)}")
                 tick = time.perf_counter()
@@ -693,8 +776,15 @@ class Trainer:
         if d.main and not metrics and cfg.steps <= self.step:
             # Resumed at (or past) the final step: nothing trained, evaluate what is there.
             metrics = self.evaluate()
-        result = TrainResult(self.out, self.step, self.train_seconds, metrics, self.generator,
-                             self.critic, self.cfg.to_dict())
+        result = TrainResult(
+            self.out,
+            self.step,
+            self.train_seconds,
+            metrics,
+            self.generator,
+            self.critic,
+            self.cfg.to_dict(),
+        )
         if d.main:
             summary = self.summary(metrics)
             with open(os.path.join(self.out, SUMMARY_NAME), "w") as f:
@@ -753,9 +843,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("run", summary["out"]),
         ("variant", summary["variant"]),
         ("data", summary["data"]),
-        ("steps", f"{summary['steps']} generator / {summary['critic_steps']} critic "
-                  f"(n_critic {summary['n_critic']}, batch {summary['batch_size']} x "
-                  f"{summary['processes']} process(es))"),
+        (
+            "steps",
+            f"{summary['steps']} generator / {summary['critic_steps']} critic "
+            f"(n_critic {summary['n_critic']}, batch {summary['batch_size']} x "
+            f"{summary['processes']} process(es))",
+        ),
         ("optimizer", summary["optimizer"]),
         ("device / impl", f"{summary['device']} / {summary['impl']}"),
         ("train time", f"{summary['seconds']:.1f} s"),
@@ -768,8 +861,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "modes" in m:
         rows.append(("modes captured", f"{m['modes']} / {m['n_modes']}"))
         rows.append(("high quality", f"{m['hq']:.1f} %"))
-    labels = {"mmd2": "MMD^2", "swd": "sliced W1", "precision": "precision (k=3)",
-              "recall": "recall (k=3)"}
+    labels = {
+        "mmd2": "MMD^2",
+        "swd": "sliced W1",
+        "precision": "precision (k=3)",
+        "recall": "recall (k=3)",
+    }
     for key, label in labels.items():
         if key in m:
             rows.append((label, f"{m[key]:.4g}"))

@@ -1,4 +1,4 @@
-"""Triton adversarial_loss: every critic / generator loss of math.md section 3, fused.
+"""Triton adversarial_loss: every critic / generator loss of docs/math.md section 3, fused.
 
 Each loss is a sum of two means, L = E_X[h_X(x)] + E_Y[h_Y(y)] over the two critic outputs
 (X = real, Y = fake; swapped for the relativistic generator), where each h is sign * F(v - shift)
@@ -56,16 +56,26 @@ NEYMAN = tl.constexpr(15)  # 2 - 2 e^(v / 2), -e^(v / 2)
 JS_FS = tl.constexpr(16)  # sp(v) - log 2, sigma(v)
 LOG2 = tl.constexpr(math.log(2.0))
 
-# f-GAN: (F, sign) of the activation g_f(v) and of the composite f*(g_f(v)) (math.md table).
+# f-GAN: (F, sign) of the activation g_f(v) and of the composite f*(g_f(v)) (docs/math.md table).
 _ACTIVATION = {
-    "kl": (LIN, 1), "reverse_kl": (EXP_NEG, -1), "pearson": (LIN, 1), "neyman": (EXPM1, -1),
-    "squared_hellinger": (EXPM1_NEG, -1), "jensen_shannon": (JS_G, 1), "gan": (SP_NEG, -1),
+    "kl": (LIN, 1),
+    "reverse_kl": (EXP_NEG, -1),
+    "pearson": (LIN, 1),
+    "neyman": (EXPM1, -1),
+    "squared_hellinger": (EXPM1_NEG, -1),
+    "jensen_shannon": (JS_G, 1),
+    "gan": (SP_NEG, -1),
     "total_variation": (HALF_TANH, 1),
 }
 _CONJUGATE = {
-    "kl": (EXP_SHIFT, 1), "reverse_kl": (LIN_M1, 1), "pearson": (PEARSON, 1),
-    "neyman": (NEYMAN, 1), "squared_hellinger": (EXPM1, 1), "jensen_shannon": (JS_FS, 1),
-    "gan": (SP_POS, 1), "total_variation": (HALF_TANH, 1),
+    "kl": (EXP_SHIFT, 1),
+    "reverse_kl": (LIN_M1, 1),
+    "pearson": (PEARSON, 1),
+    "neyman": (NEYMAN, 1),
+    "squared_hellinger": (EXPM1, 1),
+    "jensen_shannon": (JS_FS, 1),
+    "gan": (SP_POS, 1),
+    "total_variation": (HALF_TANH, 1),
 }
 
 SMALL_BLOCKS = 32  # up to this many blocks, one program computes the whole loss or gradient
@@ -96,8 +106,9 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
             # sp(u) = max(u, 0) + log1p(e^-|u|), log1p by Goldberg's u' = 1 + e trick.
             w = 1.0 + e
             d = w - 1.0
-            sp = tl.maximum(u, 0.0) + tl.where(d == 0.0, e,
-                                               tl.log(w) * (e / tl.where(d == 0.0, 1.0, d)))
+            sp = tl.maximum(u, 0.0) + tl.where(
+                d == 0.0, e, tl.log(w) * (e / tl.where(d == 0.0, 1.0, d))
+            )
             if F == JS_G:
                 out = tl.full([], LOG2, ACC) - sp
             elif F == JS_FS:
@@ -188,8 +199,19 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
 
 
 @triton.jit
-def _side_sum(ptr, n, shift, p, start, step, F: tl.constexpr, SIGN: tl.constexpr,
-              DERIV: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+def _side_sum(
+    ptr,
+    n,
+    shift,
+    p,
+    start,
+    step,
+    F: tl.constexpr,
+    SIGN: tl.constexpr,
+    DERIV: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """sum of SIGN * F(v - shift) (or of its derivative) over blocks start, start + step, ..."""
     acc = tl.zeros([BLOCK], ACC)
     for blk in range(start, tl.cdiv(n, BLOCK), step):
@@ -201,8 +223,22 @@ def _side_sum(ptr, n, shift, p, start, step, F: tl.constexpr, SIGN: tl.constexpr
 
 
 @triton.jit
-def _side_grad(ptr, out_ptr, n, shift, p, extra, coef, start, step, stop,
-               F: tl.constexpr, SIGN: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+def _side_grad(
+    ptr,
+    out_ptr,
+    n,
+    shift,
+    p,
+    extra,
+    coef,
+    start,
+    step,
+    stop,
+    F: tl.constexpr,
+    SIGN: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """out = coef * (SIGN * F'(v - shift) + extra) over blocks start, start + step, ... < stop."""
     for blk in range(start, stop, step):
         offs = tl.cast(blk, tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -213,11 +249,28 @@ def _side_grad(ptr, out_ptr, n, shift, p, extra, coef, start, step, stop,
 
 
 @triton.jit
-def _small_kernel(x_ptr, y_ptr, gl_ptr, out_ptr, gx_ptr, gy_ptr, n_x, n_y,
-                  inv_nx: tl.float64, inv_ny: tl.float64, p_x: tl.float64, p_y: tl.float64,
-                  FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr, SY: tl.constexpr,
-                  REL: tl.constexpr, BACKWARD: tl.constexpr, BLOCK: tl.constexpr,
-                  ACC: tl.constexpr):
+def _small_kernel(
+    x_ptr,
+    y_ptr,
+    gl_ptr,
+    out_ptr,
+    gx_ptr,
+    gy_ptr,
+    n_x,
+    n_y,
+    inv_nx: tl.float64,
+    inv_ny: tl.float64,
+    p_x: tl.float64,
+    p_y: tl.float64,
+    FX: tl.constexpr,
+    SX: tl.constexpr,
+    FY: tl.constexpr,
+    SY: tl.constexpr,
+    REL: tl.constexpr,
+    BACKWARD: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """The whole loss (or its gradient) in one program, for outputs of a few blocks."""
     ix = tl.full([], inv_nx, ACC)
     iy = tl.full([], inv_ny, ACC)
@@ -235,21 +288,66 @@ def _small_kernel(x_ptr, y_ptr, gl_ptr, out_ptr, gx_ptr, gy_ptr, n_x, n_y,
             extra_y = -_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, True, BLOCK, ACC) * ix
             extra_x = -_side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, True, BLOCK, ACC) * iy
         gl = tl.load(gl_ptr).to(ACC)
-        _side_grad(x_ptr, gx_ptr, n_x, m_y, px, extra_x, gl * ix, 0, 1, tl.cdiv(n_x, BLOCK),
-                   FX, SX, BLOCK, ACC)
-        _side_grad(y_ptr, gy_ptr, n_y, m_x, py, extra_y, gl * iy, 0, 1, tl.cdiv(n_y, BLOCK),
-                   FY, SY, BLOCK, ACC)
+        _side_grad(
+            x_ptr,
+            gx_ptr,
+            n_x,
+            m_y,
+            px,
+            extra_x,
+            gl * ix,
+            0,
+            1,
+            tl.cdiv(n_x, BLOCK),
+            FX,
+            SX,
+            BLOCK,
+            ACC,
+        )
+        _side_grad(
+            y_ptr,
+            gy_ptr,
+            n_y,
+            m_x,
+            py,
+            extra_y,
+            gl * iy,
+            0,
+            1,
+            tl.cdiv(n_y, BLOCK),
+            FY,
+            SY,
+            BLOCK,
+            ACC,
+        )
     else:
-        loss = (_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, False, BLOCK, ACC) * ix
-                + _side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, False, BLOCK, ACC) * iy)
+        loss = (
+            _side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, False, BLOCK, ACC) * ix
+            + _side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, False, BLOCK, ACC) * iy
+        )
         tl.store(out_ptr, loss)
 
 
 @triton.jit
-def _partial_kernel(x_ptr, y_ptr, stats_ptr, part_ptr, n_x, n_y, p_x: tl.float64,
-                    p_y: tl.float64, FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr,
-                    SY: tl.constexpr, DERIV: tl.constexpr, SHIFTED: tl.constexpr, NPROG,
-                    BLOCK: tl.constexpr, ACC: tl.constexpr):
+def _partial_kernel(
+    x_ptr,
+    y_ptr,
+    stats_ptr,
+    part_ptr,
+    n_x,
+    n_y,
+    p_x: tl.float64,
+    p_y: tl.float64,
+    FX: tl.constexpr,
+    SX: tl.constexpr,
+    FY: tl.constexpr,
+    SY: tl.constexpr,
+    DERIV: tl.constexpr,
+    SHIFTED: tl.constexpr,
+    NPROG,
+    BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """Per-program partial sums of both sides, over a grid-stride set of blocks."""
     pid = tl.program_id(0)
     m_x = tl.zeros([], ACC)
@@ -257,17 +355,23 @@ def _partial_kernel(x_ptr, y_ptr, stats_ptr, part_ptr, n_x, n_y, p_x: tl.float64
     if SHIFTED:
         m_x = tl.load(stats_ptr).to(ACC)
         m_y = tl.load(stats_ptr + 1).to(ACC)
-    s_x = _side_sum(x_ptr, n_x, m_y, tl.full([], p_x, ACC), pid, NPROG, FX, SX, DERIV, BLOCK,
-                    ACC)
-    s_y = _side_sum(y_ptr, n_y, m_x, tl.full([], p_y, ACC), pid, NPROG, FY, SY, DERIV, BLOCK,
-                    ACC)
+    s_x = _side_sum(x_ptr, n_x, m_y, tl.full([], p_x, ACC), pid, NPROG, FX, SX, DERIV, BLOCK, ACC)
+    s_y = _side_sum(y_ptr, n_y, m_x, tl.full([], p_y, ACC), pid, NPROG, FY, SY, DERIV, BLOCK, ACC)
     tl.store(part_ptr + 2 * pid, s_x)
     tl.store(part_ptr + 2 * pid + 1, s_y)
 
 
 @triton.jit
-def _combine_kernel(part_ptr, out_ptr, NPROG, inv_nx: tl.float64, inv_ny: tl.float64,
-                    COMBINE: tl.constexpr, BLOCK_P: tl.constexpr, ACC: tl.constexpr):
+def _combine_kernel(
+    part_ptr,
+    out_ptr,
+    NPROG,
+    inv_nx: tl.float64,
+    inv_ny: tl.float64,
+    COMBINE: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """Adds the partials in a fixed order: out = [mean_x + mean_y] or [mean_x, mean_y]."""
     offs = tl.arange(0, BLOCK_P)
     mask = offs < NPROG
@@ -283,10 +387,28 @@ def _combine_kernel(part_ptr, out_ptr, NPROG, inv_nx: tl.float64, inv_ny: tl.flo
 
 
 @triton.jit
-def _grad_kernel(x_ptr, y_ptr, gl_ptr, stats_ptr, gx_ptr, gy_ptr, n_x, n_y, blocks_x,
-                 inv_nx: tl.float64, inv_ny: tl.float64, p_x: tl.float64, p_y: tl.float64,
-                 FX: tl.constexpr, SX: tl.constexpr, FY: tl.constexpr, SY: tl.constexpr,
-                 REL: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr):
+def _grad_kernel(
+    x_ptr,
+    y_ptr,
+    gl_ptr,
+    stats_ptr,
+    gx_ptr,
+    gy_ptr,
+    n_x,
+    n_y,
+    blocks_x,
+    inv_nx: tl.float64,
+    inv_ny: tl.float64,
+    p_x: tl.float64,
+    p_y: tl.float64,
+    FX: tl.constexpr,
+    SX: tl.constexpr,
+    FY: tl.constexpr,
+    SY: tl.constexpr,
+    REL: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
+):
     """One block of either side's gradient per program; stats = [m_X, m_Y, A_X, S_Y]."""
     pid = tl.program_id(0)
     gl = tl.load(gl_ptr).to(ACC)
@@ -300,12 +422,39 @@ def _grad_kernel(x_ptr, y_ptr, gl_ptr, stats_ptr, gx_ptr, gy_ptr, n_x, n_y, bloc
         extra_y = -tl.load(stats_ptr + 2).to(ACC)
         extra_x = -tl.load(stats_ptr + 3).to(ACC)
     if pid < blocks_x:
-        _side_grad(x_ptr, gx_ptr, n_x, m_y, tl.full([], p_x, ACC), extra_x,
-                   gl * tl.full([], inv_nx, ACC), pid, 1, pid + 1, FX, SX, BLOCK, ACC)
+        _side_grad(
+            x_ptr,
+            gx_ptr,
+            n_x,
+            m_y,
+            tl.full([], p_x, ACC),
+            extra_x,
+            gl * tl.full([], inv_nx, ACC),
+            pid,
+            1,
+            pid + 1,
+            FX,
+            SX,
+            BLOCK,
+            ACC,
+        )
     else:
-        _side_grad(y_ptr, gy_ptr, n_y, m_x, tl.full([], p_y, ACC), extra_y,
-                   gl * tl.full([], inv_ny, ACC), pid - blocks_x, 1, pid - blocks_x + 1,
-                   FY, SY, BLOCK, ACC)
+        _side_grad(
+            y_ptr,
+            gy_ptr,
+            n_y,
+            m_x,
+            tl.full([], p_y, ACC),
+            extra_y,
+            gl * tl.full([], inv_ny, ACC),
+            pid - blocks_x,
+            1,
+            pid - blocks_x + 1,
+            FY,
+            SY,
+            BLOCK,
+            ACC,
+        )
 
 
 def _plan(kind: str, role: str, a: float, b: float, c: float, nonsaturating: bool):
@@ -364,10 +513,19 @@ def _sides(real_out, fake_out, kind, role, a, b, c, nonsaturating):
     return x, y, (fx, sx, px), (fy, sy, py), rel, swap
 
 
-def _forward(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str, role: str,
-             a: float, b: float, c: float, nonsaturating: bool) -> torch.Tensor:
-    x, y, (fx, sx, px), (fy, sy, py), rel, _ = _sides(real_out, fake_out, kind, role, a, b, c,
-                                                      nonsaturating)
+def _forward(
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float,
+    b: float,
+    c: float,
+    nonsaturating: bool,
+) -> torch.Tensor:
+    x, y, (fx, sx, px), (fy, sy, py), rel, _ = _sides(
+        real_out, fake_out, kind, role, a, b, c, nonsaturating
+    )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
     acc = acc_dtype(fake_out.dtype)
     loss = fake_out.new_empty((), dtype=opmath)
@@ -382,45 +540,126 @@ def _forward(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str
         return loss
     if single:
         wrap_triton(_small_kernel)[(1,)](
-            x, y, loss, loss, x, y, n_x, n_y, inv_x, inv_y, px, py, FX=fx, SX=sx, FY=fy,
-            SY=sy, REL=rel, BACKWARD=False, BLOCK=block, ACC=acc, num_warps=_warps(block),
+            x,
+            y,
+            loss,
+            loss,
+            x,
+            y,
+            n_x,
+            n_y,
+            inv_x,
+            inv_y,
+            px,
+            py,
+            FX=fx,
+            SX=sx,
+            FY=fy,
+            SY=sy,
+            REL=rel,
+            BACKWARD=False,
+            BLOCK=block,
+            ACC=acc,
+            num_warps=_warps(block),
         )
         return loss
     part = fake_out.new_empty((2 * programs,), dtype=opmath)
     stats = fake_out.new_empty((2,), dtype=opmath)
     if rel:
         wrap_triton(_partial_kernel)[(programs,)](
-            x, y, stats, part, n_x, n_y, px, py, FX=LIN, SX=1, FY=LIN, SY=1, DERIV=False,
-            SHIFTED=False, NPROG=programs, BLOCK=block, ACC=acc, num_warps=_warps(block),
+            x,
+            y,
+            stats,
+            part,
+            n_x,
+            n_y,
+            px,
+            py,
+            FX=LIN,
+            SX=1,
+            FY=LIN,
+            SY=1,
+            DERIV=False,
+            SHIFTED=False,
+            NPROG=programs,
+            BLOCK=block,
+            ACC=acc,
+            num_warps=_warps(block),
         )
         wrap_triton(_combine_kernel)[(1,)](
-            part, stats, programs, inv_x, inv_y, COMBINE=False, BLOCK_P=MAX_PROGRAMS,
-            ACC=acc, num_warps=4,
+            part,
+            stats,
+            programs,
+            inv_x,
+            inv_y,
+            COMBINE=False,
+            BLOCK_P=MAX_PROGRAMS,
+            ACC=acc,
+            num_warps=4,
         )
     wrap_triton(_partial_kernel)[(programs,)](
-        x, y, stats, part, n_x, n_y, px, py, FX=fx, SX=sx, FY=fy, SY=sy, DERIV=False,
-        SHIFTED=rel, NPROG=programs, BLOCK=block, ACC=acc, num_warps=_warps(block),
+        x,
+        y,
+        stats,
+        part,
+        n_x,
+        n_y,
+        px,
+        py,
+        FX=fx,
+        SX=sx,
+        FY=fy,
+        SY=sy,
+        DERIV=False,
+        SHIFTED=rel,
+        NPROG=programs,
+        BLOCK=block,
+        ACC=acc,
+        num_warps=_warps(block),
     )
     wrap_triton(_combine_kernel)[(1,)](
-        part, loss, programs, inv_x, inv_y, COMBINE=True, BLOCK_P=MAX_PROGRAMS, ACC=acc,
+        part,
+        loss,
+        programs,
+        inv_x,
+        inv_y,
+        COMBINE=True,
+        BLOCK_P=MAX_PROGRAMS,
+        ACC=acc,
         num_warps=4,
     )
     return loss
 
 
-def adversarial_loss_triton(real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str,
-                            role: str, a: float = -1.0, b: float = 1.0, c: float = 0.0,
-                            nonsaturating: bool = False) -> torch.Tensor:
+def adversarial_loss_triton(
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float = -1.0,
+    b: float = 1.0,
+    c: float = 0.0,
+    nonsaturating: bool = False,
+) -> torch.Tensor:
     """The mean loss of `role` for `kind` (formulas in gankernels.reference.adversarial_loss);
     a float32 scalar (float64 for float64 outputs)."""
     return _forward(real_out, fake_out, kind, role, a, b, c, nonsaturating)
 
 
-def _backward(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor], fake_out: torch.Tensor,
-              kind: str, role: str, a: float, b: float, c: float,
-              nonsaturating: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    x_in, y_in, (fx, sx, px), (fy, sy, py), rel, swap = _sides(real_out, fake_out, kind, role,
-                                                               a, b, c, nonsaturating)
+def _backward(
+    grad_loss: torch.Tensor,
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float,
+    b: float,
+    c: float,
+    nonsaturating: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x_in, y_in, (fx, sx, px), (fy, sy, py), rel, swap = _sides(
+        real_out, fake_out, kind, role, a, b, c, nonsaturating
+    )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
     acc = acc_dtype(fake_out.dtype)
     y = _flat(y_in)
@@ -440,8 +679,26 @@ def _backward(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor], fake_ou
     if launchable(y):
         if single:
             wrap_triton(_small_kernel)[(1,)](
-                x, y, grad_loss, grad_loss, gx, gy, n_x, n_y, inv_x, inv_y, px, py, FX=fx,
-                SX=sx, FY=fy, SY=sy, REL=rel, BACKWARD=True, BLOCK=block, ACC=acc,
+                x,
+                y,
+                grad_loss,
+                grad_loss,
+                gx,
+                gy,
+                n_x,
+                n_y,
+                inv_x,
+                inv_y,
+                px,
+                py,
+                FX=fx,
+                SX=sx,
+                FY=fy,
+                SY=sy,
+                REL=rel,
+                BACKWARD=True,
+                BLOCK=block,
+                ACC=acc,
                 num_warps=_warps(block),
             )
         else:
@@ -449,27 +706,89 @@ def _backward(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor], fake_ou
             if rel:
                 part = fake_out.new_empty((2 * programs,), dtype=opmath)
                 wrap_triton(_partial_kernel)[(programs,)](
-                    x, y, stats, part, n_x, n_y, px, py, FX=LIN, SX=1, FY=LIN, SY=1,
-                    DERIV=False, SHIFTED=False, NPROG=programs, BLOCK=block, ACC=acc,
+                    x,
+                    y,
+                    stats,
+                    part,
+                    n_x,
+                    n_y,
+                    px,
+                    py,
+                    FX=LIN,
+                    SX=1,
+                    FY=LIN,
+                    SY=1,
+                    DERIV=False,
+                    SHIFTED=False,
+                    NPROG=programs,
+                    BLOCK=block,
+                    ACC=acc,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
-                    part, stats, programs, inv_x, inv_y, COMBINE=False,
-                    BLOCK_P=MAX_PROGRAMS, ACC=acc, num_warps=4,
+                    part,
+                    stats,
+                    programs,
+                    inv_x,
+                    inv_y,
+                    COMBINE=False,
+                    BLOCK_P=MAX_PROGRAMS,
+                    ACC=acc,
+                    num_warps=4,
                 )
                 wrap_triton(_partial_kernel)[(programs,)](
-                    x, y, stats, part, n_x, n_y, px, py, FX=fx, SX=sx, FY=fy, SY=sy,
-                    DERIV=True, SHIFTED=True, NPROG=programs, BLOCK=block, ACC=acc,
+                    x,
+                    y,
+                    stats,
+                    part,
+                    n_x,
+                    n_y,
+                    px,
+                    py,
+                    FX=fx,
+                    SX=sx,
+                    FY=fy,
+                    SY=sy,
+                    DERIV=True,
+                    SHIFTED=True,
+                    NPROG=programs,
+                    BLOCK=block,
+                    ACC=acc,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
-                    part, stats[2:], programs, inv_x, inv_y, COMBINE=False,
-                    BLOCK_P=MAX_PROGRAMS, ACC=acc, num_warps=4,
+                    part,
+                    stats[2:],
+                    programs,
+                    inv_x,
+                    inv_y,
+                    COMBINE=False,
+                    BLOCK_P=MAX_PROGRAMS,
+                    ACC=acc,
+                    num_warps=4,
                 )
             blocks_x = triton.cdiv(n_x, block)
             wrap_triton(_grad_kernel)[(blocks_x + triton.cdiv(n_y, block),)](
-                x, y, grad_loss, stats, gx, gy, n_x, n_y, blocks_x, inv_x, inv_y, px, py,
-                FX=fx, SX=sx, FY=fy, SY=sy, REL=rel, BLOCK=block, ACC=acc,
+                x,
+                y,
+                grad_loss,
+                stats,
+                gx,
+                gy,
+                n_x,
+                n_y,
+                blocks_x,
+                inv_x,
+                inv_y,
+                px,
+                py,
+                FX=fx,
+                SX=sx,
+                FY=fy,
+                SY=sy,
+                REL=rel,
+                BLOCK=block,
+                ACC=acc,
                 num_warps=_warps(block),
             )
     if gy is not gy_out:
@@ -489,17 +808,30 @@ def _backward(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor], fake_ou
     return grad_real, grad_fake
 
 
-def adversarial_loss_backward_triton(grad_loss: torch.Tensor, real_out: Optional[torch.Tensor],
-                                     fake_out: torch.Tensor, kind: str, role: str, a: float,
-                                     b: float, c: float,
-                                     nonsaturating: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def adversarial_loss_backward_triton(
+    grad_loss: torch.Tensor,
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float,
+    b: float,
+    c: float,
+    nonsaturating: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(grad_real, grad_fake) = grad_loss * dL/dv in the outputs' dtype; grad_real is an empty
     [0] tensor when real_out is None, zeros when the loss does not read it."""
     return _backward(grad_loss, real_out, fake_out, kind, role, a, b, c, nonsaturating)
 
 
 define("gankernels::adversarial_loss_triton", adversarial_loss_triton, mutates_args=())
-define("gankernels::adversarial_loss_backward_triton", adversarial_loss_backward_triton,
-       mutates_args=())
-attach_autograd("adversarial_loss", "gankernels::adversarial_loss_triton",
-                torch.ops.gankernels.adversarial_loss_backward_triton)
+define(
+    "gankernels::adversarial_loss_backward_triton",
+    adversarial_loss_backward_triton,
+    mutates_args=(),
+)
+attach_autograd(
+    "adversarial_loss",
+    "gankernels::adversarial_loss_triton",
+    torch.ops.gankernels.adversarial_loss_backward_triton,
+)

@@ -1,4 +1,4 @@
-"""Triton clip_: w <- clamp(w, -c, c) in place for a whole parameter list (math.md section 4).
+"""Triton clip_: w <- clamp(w, -c, c) in place for a whole parameter list (docs/math.md section 4).
 
 One launch per dtype in the list (usually one in all): every tensor is cut into BLOCK-element
 chunks, and a table of int64 addresses, sizes and per-chunk (tensor, start) pairs tells each
@@ -40,8 +40,15 @@ _TL_DTYPES = {
 
 
 @triton.jit
-def _clip_table_kernel(table_ptr, count_ptr, n_tensors, n_chunks, c_rounded: tl.float64,
-                       DTYPE: tl.constexpr, BLOCK: tl.constexpr):
+def _clip_table_kernel(
+    table_ptr,
+    count_ptr,
+    n_tensors,
+    n_chunks,
+    c_rounded: tl.float64,
+    DTYPE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """table = [addresses (n_tensors) | sizes (n_tensors) | chunk tensor (n_chunks) |
     chunk start (n_chunks)], all int64."""
     pid = tl.program_id(0)
@@ -70,8 +77,9 @@ def _clip_table_kernel(table_ptr, count_ptr, n_tensors, n_chunks, c_rounded: tl.
 
 
 @triton.jit
-def _clip_tensor_kernel(ptr, count_ptr, n, c_rounded: tl.float64, DTYPE: tl.constexpr,
-                        BLOCK: tl.constexpr):
+def _clip_tensor_kernel(
+    ptr, count_ptr, n, c_rounded: tl.float64, DTYPE: tl.constexpr, BLOCK: tl.constexpr
+):
     """One dense tensor: the traceable path."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -151,7 +159,12 @@ def clip_per_tensor(params: list[torch.Tensor], c: float, count: torch.Tensor) -
         n = p.numel()
         if n and launchable(p):
             wrap_triton(_clip_tensor_kernel)[(triton.cdiv(n, BLOCK),)](
-                p, count, n, round_to(c, p.dtype), DTYPE=_TL_DTYPES[p.dtype], BLOCK=BLOCK,
+                p,
+                count,
+                n,
+                round_to(c, p.dtype),
+                DTYPE=_TL_DTYPES[p.dtype],
+                BLOCK=BLOCK,
                 num_warps=NUM_WARPS,
             )
 
@@ -166,8 +179,14 @@ def clip_multi_tensor(params: list[torch.Tensor], c: float, count: torch.Tensor)
     for dtype, group in groups.items():
         table, chunks = _table(group, count.device)
         wrap_triton(_clip_table_kernel)[(chunks,)](
-            table, count, len(group), chunks, round_to(c, dtype), DTYPE=_TL_DTYPES[dtype],
-            BLOCK=BLOCK, num_warps=NUM_WARPS,
+            table,
+            count,
+            len(group),
+            chunks,
+            round_to(c, dtype),
+            DTYPE=_TL_DTYPES[dtype],
+            BLOCK=BLOCK,
+            num_warps=NUM_WARPS,
         )
 
 

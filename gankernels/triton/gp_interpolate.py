@@ -1,4 +1,4 @@
-"""Triton gp_interpolate: x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i (math.md section 1).
+"""Triton gp_interpolate: x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i (docs/math.md section 1).
 
 Backward, one fused pass: grad_real = eps * g, grad_fake = (1 - eps) * g, and when real and fake
 are given grad_eps_i = sum_j g_ij (real_ij - fake_ij) as per-tile partial sums that a second
@@ -31,9 +31,22 @@ from ._common import (
 
 
 @triton.jit
-def _gp_forward_kernel(real_ptr, fake_ptr, eps_ptr, out_ptr, B, N, real_rs, fake_rs, out_rs,
-                       eps_stride, ITERS, ROWS: tl.constexpr, BLOCK_N: tl.constexpr,
-                       ACC: tl.constexpr):
+def _gp_forward_kernel(
+    real_ptr,
+    fake_ptr,
+    eps_ptr,
+    out_ptr,
+    B,
+    N,
+    real_rs,
+    fake_rs,
+    out_rs,
+    eps_stride,
+    ITERS,
+    ROWS: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ACC: tl.constexpr,
+):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
@@ -45,15 +58,36 @@ def _gp_forward_kernel(real_ptr, fake_ptr, eps_ptr, out_ptr, B, N, real_rs, fake
         r = tl.load(real_ptr + rows[:, None] * real_rs + cols[None, :], mask=mask).to(ACC)
         f = tl.load(fake_ptr + rows[:, None] * fake_rs + cols[None, :], mask=mask).to(ACC)
         x = e * r + (1.0 - e) * f
-        tl.store(out_ptr + rows[:, None] * out_rs + cols[None, :],
-                 x.to(out_ptr.dtype.element_ty), mask=mask)
+        tl.store(
+            out_ptr + rows[:, None] * out_rs + cols[None, :],
+            x.to(out_ptr.dtype.element_ty),
+            mask=mask,
+        )
 
 
 @triton.jit
-def _gp_backward_kernel(grad_ptr, eps_ptr, real_ptr, fake_ptr, gr_ptr, gf_ptr, part_ptr, B, N,
-                        grad_rs, real_rs, fake_rs, out_rs, eps_stride, ITERS, NBLK,
-                        HAS_EPS: tl.constexpr, ROWS: tl.constexpr, BLOCK_N: tl.constexpr,
-                        ACC: tl.constexpr):
+def _gp_backward_kernel(
+    grad_ptr,
+    eps_ptr,
+    real_ptr,
+    fake_ptr,
+    gr_ptr,
+    gf_ptr,
+    part_ptr,
+    B,
+    N,
+    grad_rs,
+    real_rs,
+    fake_rs,
+    out_rs,
+    eps_stride,
+    ITERS,
+    NBLK,
+    HAS_EPS: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ACC: tl.constexpr,
+):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
@@ -98,8 +132,20 @@ def _forward(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch
     rows, block_n, iters, nblk = row_tiling(b, n)
     if launchable(real):
         wrap_triton(_gp_forward_kernel)[(triton.cdiv(b, rows), nblk)](
-            real, fake, eps, work, b, n, real.stride(0), fake.stride(0), work.stride(0),
-            eps.stride(0), iters, ROWS=rows, BLOCK_N=block_n, ACC=acc_dtype(real.dtype),
+            real,
+            fake,
+            eps,
+            work,
+            b,
+            n,
+            real.stride(0),
+            fake.stride(0),
+            work.stride(0),
+            eps.stride(0),
+            iters,
+            ROWS=rows,
+            BLOCK_N=block_n,
+            ACC=acc_dtype(real.dtype),
             num_warps=warps_for(rows * block_n),
         )
     if work is not out:
@@ -107,15 +153,20 @@ def _forward(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch
     return out
 
 
-def gp_interpolate_triton(real: torch.Tensor, fake: torch.Tensor,
-                          eps: torch.Tensor) -> torch.Tensor:
+def gp_interpolate_triton(
+    real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     """x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i, in float32 for half types; the output
     has real's layout (empty_like(real))."""
     return _forward(real, fake, eps)
 
 
-def _backward(grad: torch.Tensor, eps: torch.Tensor, real: Optional[torch.Tensor],
-              fake: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _backward(
+    grad: torch.Tensor,
+    eps: torch.Tensor,
+    real: Optional[torch.Tensor],
+    fake: Optional[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     grad_real = torch.empty_like(grad)
     grad_fake = torch.empty_like(grad)
     has_eps = real is not None and fake is not None
@@ -137,14 +188,37 @@ def _backward(grad: torch.Tensor, eps: torch.Tensor, real: Optional[torch.Tensor
     partials = grad.new_empty((b, nblk) if has_eps else (1,), dtype=opmath)
     if launchable(grad):
         wrap_triton(_gp_backward_kernel)[(triton.cdiv(b, rows), nblk)](
-            grad, eps, real, fake, work_r, work_f, partials, b, n, grad.stride(0),
-            real.stride(0), fake.stride(0), work_r.stride(0), eps.stride(0), iters, nblk,
-            HAS_EPS=has_eps, ROWS=rows, BLOCK_N=block_n, ACC=acc,
+            grad,
+            eps,
+            real,
+            fake,
+            work_r,
+            work_f,
+            partials,
+            b,
+            n,
+            grad.stride(0),
+            real.stride(0),
+            fake.stride(0),
+            work_r.stride(0),
+            eps.stride(0),
+            iters,
+            nblk,
+            HAS_EPS=has_eps,
+            ROWS=rows,
+            BLOCK_N=block_n,
+            ACC=acc,
             num_warps=warps_for(rows * block_n),
         )
         if has_eps:
             wrap_triton(_row_sum_kernel)[(triton.cdiv(b, 1024),)](
-                partials, grad_eps, b, nblk, BLOCK_B=1024, ACC=acc, num_warps=4,
+                partials,
+                grad_eps,
+                b,
+                nblk,
+                BLOCK_B=1024,
+                ACC=acc,
+                num_warps=4,
             )
     if work_r is not grad_real:
         grad_real.copy_(work_r)
@@ -154,7 +228,9 @@ def _backward(grad: torch.Tensor, eps: torch.Tensor, real: Optional[torch.Tensor
 
 
 def gp_interpolate_backward_triton(
-    grad: torch.Tensor, eps: torch.Tensor, real: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    eps: torch.Tensor,
+    real: Optional[torch.Tensor],
     fake: Optional[torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(eps * g, (1 - eps) * g, grad_eps) with grad_eps_i = sum_j g_ij (real_ij - fake_ij), or
@@ -163,7 +239,11 @@ def gp_interpolate_backward_triton(
 
 
 define("gankernels::gp_interpolate_triton", gp_interpolate_triton, mutates_args=())
-define("gankernels::gp_interpolate_backward_triton", gp_interpolate_backward_triton,
-       mutates_args=())
-attach_autograd("gp_interpolate", "gankernels::gp_interpolate_triton",
-                torch.ops.gankernels.gp_interpolate_backward_triton)
+define(
+    "gankernels::gp_interpolate_backward_triton", gp_interpolate_backward_triton, mutates_args=()
+)
+attach_autograd(
+    "gp_interpolate",
+    "gankernels::gp_interpolate_triton",
+    torch.ops.gankernels.gp_interpolate_backward_triton,
+)

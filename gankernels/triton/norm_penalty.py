@@ -1,6 +1,6 @@
 """Triton norm_penalty: the per-sample gradient-norm penalty inside the double backward.
 
-Forward (math.md section 2): n_i = ||inv_scale * g_i||_2, P = weight / B * sum_i phi(n_i - K),
+Forward (docs/math.md section 2): n_i = ||inv_scale * g_i||_2, P = weight / B * sum_i phi(n_i - K),
 phi(d) = d^2, or max(d, 0)^2 when one_sided. Squares accumulate in float32 (float64 for float64
 input) per [ROWS, BLOCK_N] tile; one small single-program kernel then adds the tile partials in a
 fixed order, takes the roots and reduces the loss (deterministic, no atomics).
@@ -36,8 +36,19 @@ FINISH_BLOCK = 1024
 
 
 @triton.jit
-def _sumsq_kernel(g_ptr, part_ptr, B, N, g_rs, ITERS, NBLK, inv_scale: tl.float64,
-                  ROWS: tl.constexpr, BLOCK_N: tl.constexpr, ACC: tl.constexpr):
+def _sumsq_kernel(
+    g_ptr,
+    part_ptr,
+    B,
+    N,
+    g_rs,
+    ITERS,
+    NBLK,
+    inv_scale: tl.float64,
+    ROWS: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ACC: tl.constexpr,
+):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
@@ -53,9 +64,18 @@ def _sumsq_kernel(g_ptr, part_ptr, B, N, g_rs, ITERS, NBLK, inv_scale: tl.float6
 
 
 @triton.jit
-def _finish_kernel(part_ptr, norms_ptr, loss_ptr, B, NBLK, target: tl.float64,
-                   weight_over_b: tl.float64, ONE_SIDED: tl.constexpr, BLOCK_B: tl.constexpr,
-                   ACC: tl.constexpr):
+def _finish_kernel(
+    part_ptr,
+    norms_ptr,
+    loss_ptr,
+    B,
+    NBLK,
+    target: tl.float64,
+    weight_over_b: tl.float64,
+    ONE_SIDED: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    ACC: tl.constexpr,
+):
     K = tl.full([], target, ACC)
     total = tl.zeros([BLOCK_B], ACC)
     for start in range(0, B, BLOCK_B):
@@ -78,11 +98,29 @@ def _finish_kernel(part_ptr, norms_ptr, loss_ptr, B, NBLK, target: tl.float64,
 
 
 @triton.jit
-def _backward_kernel(gl_ptr, gn_ptr, g_ptr, n_ptr, out_ptr, B, N, g_rs, out_rs, gn_stride,
-                     n_stride, ITERS, target: tl.float64, weight_over_b: tl.float64,
-                     inv_scale: tl.float64, HAS_GN: tl.constexpr, ONE_SIDED: tl.constexpr,
-                     TARGET_ZERO: tl.constexpr, ROWS: tl.constexpr, BLOCK_N: tl.constexpr,
-                     ACC: tl.constexpr):
+def _backward_kernel(
+    gl_ptr,
+    gn_ptr,
+    g_ptr,
+    n_ptr,
+    out_ptr,
+    B,
+    N,
+    g_rs,
+    out_rs,
+    gn_stride,
+    n_stride,
+    ITERS,
+    target: tl.float64,
+    weight_over_b: tl.float64,
+    inv_scale: tl.float64,
+    HAS_GN: tl.constexpr,
+    ONE_SIDED: tl.constexpr,
+    TARGET_ZERO: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ACC: tl.constexpr,
+):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
@@ -109,12 +147,16 @@ def _backward_kernel(gl_ptr, gn_ptr, g_ptr, n_ptr, out_ptr, B, N, g_rs, out_rs, 
         cols = col0 + k * BLOCK_N + tl.arange(0, BLOCK_N)
         mask = row_mask[:, None] & (cols < N)[None, :]
         g = tl.load(g_ptr + rows[:, None] * g_rs + cols[None, :], mask=mask).to(ACC)
-        tl.store(out_ptr + rows[:, None] * out_rs + cols[None, :],
-                 (scale * g).to(out_ptr.dtype.element_ty), mask=mask)
+        tl.store(
+            out_ptr + rows[:, None] * out_rs + cols[None, :],
+            (scale * g).to(out_ptr.dtype.element_ty),
+            mask=mask,
+        )
 
 
-def _forward(grad: torch.Tensor, target: float, weight: float, one_sided: bool,
-             inv_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward(
+    grad: torch.Tensor, target: float, weight: float, one_sided: bool, inv_scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     opmath = torch.float64 if grad.dtype == torch.float64 else torch.float32
     b, n = rows_of(grad)
     loss = grad.new_empty((), dtype=opmath)
@@ -131,26 +173,53 @@ def _forward(grad: torch.Tensor, target: float, weight: float, one_sided: bool,
     if launchable(grad):
         if n > 0:
             wrap_triton(_sumsq_kernel)[(triton.cdiv(b, rows), nblk)](
-                grad, partials, b, n, grad.stride(0), iters, nblk, inv_scale,
-                ROWS=rows, BLOCK_N=block_n, ACC=acc, num_warps=warps_for(rows * block_n),
+                grad,
+                partials,
+                b,
+                n,
+                grad.stride(0),
+                iters,
+                nblk,
+                inv_scale,
+                ROWS=rows,
+                BLOCK_N=block_n,
+                ACC=acc,
+                num_warps=warps_for(rows * block_n),
             )
         wrap_triton(_finish_kernel)[(1,)](
-            partials, norms, loss, b, nblk, target, weight / b,
-            ONE_SIDED=one_sided, BLOCK_B=FINISH_BLOCK, ACC=acc, num_warps=4,
+            partials,
+            norms,
+            loss,
+            b,
+            nblk,
+            target,
+            weight / b,
+            ONE_SIDED=one_sided,
+            BLOCK_B=FINISH_BLOCK,
+            ACC=acc,
+            num_warps=4,
         )
     return loss, norms
 
 
-def norm_penalty_triton(grad: torch.Tensor, target: float, weight: float, one_sided: bool,
-                        inv_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def norm_penalty_triton(
+    grad: torch.Tensor, target: float, weight: float, one_sided: bool, inv_scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(P, n): n_i = ||inv_scale * grad_i||_2, P = weight / B * sum_i phi(n_i - target) with
     phi(d) = d^2 or max(d, 0)^2; both float32 (float64 for float64 grad)."""
     return _forward(grad, target, weight, one_sided, inv_scale)
 
 
-def _backward(grad_loss: torch.Tensor, grad_norms: Optional[torch.Tensor], grad: torch.Tensor,
-              norms: torch.Tensor, target: float, weight: float, one_sided: bool,
-              inv_scale: float) -> torch.Tensor:
+def _backward(
+    grad_loss: torch.Tensor,
+    grad_norms: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    norms: torch.Tensor,
+    target: float,
+    weight: float,
+    one_sided: bool,
+    inv_scale: float,
+) -> torch.Tensor:
     out = torch.empty_like(grad)
     b, n = rows_of(grad)
     if n == 0:
@@ -162,19 +231,44 @@ def _backward(grad_loss: torch.Tensor, grad_norms: Optional[torch.Tensor], grad:
     gn = grad_norms if has_gn else norms  # never read without HAS_GN
     if launchable(grad):
         wrap_triton(_backward_kernel)[(triton.cdiv(b, rows), nblk)](
-            grad_loss, gn, grad, norms, work, b, n, grad.stride(0), work.stride(0),
-            gn.stride(0), norms.stride(0), iters, target, weight / b, inv_scale,
-            HAS_GN=has_gn, ONE_SIDED=one_sided, TARGET_ZERO=target == 0.0, ROWS=rows,
-            BLOCK_N=block_n, ACC=acc_dtype(grad.dtype), num_warps=warps_for(rows * block_n),
+            grad_loss,
+            gn,
+            grad,
+            norms,
+            work,
+            b,
+            n,
+            grad.stride(0),
+            work.stride(0),
+            gn.stride(0),
+            norms.stride(0),
+            iters,
+            target,
+            weight / b,
+            inv_scale,
+            HAS_GN=has_gn,
+            ONE_SIDED=one_sided,
+            TARGET_ZERO=target == 0.0,
+            ROWS=rows,
+            BLOCK_N=block_n,
+            ACC=acc_dtype(grad.dtype),
+            num_warps=warps_for(rows * block_n),
         )
     if work is not out:
         out.copy_(work)
     return out
 
 
-def norm_penalty_backward_triton(grad_loss: torch.Tensor, grad_norms: Optional[torch.Tensor],
-                                 grad: torch.Tensor, norms: torch.Tensor, target: float,
-                                 weight: float, one_sided: bool, inv_scale: float) -> torch.Tensor:
+def norm_penalty_backward_triton(
+    grad_loss: torch.Tensor,
+    grad_norms: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    norms: torch.Tensor,
+    target: float,
+    weight: float,
+    one_sided: bool,
+    inv_scale: float,
+) -> torch.Tensor:
     """dL/dg_ij = c_i * inv_scale^2 * g_ij / n_i, c_i = grad_loss * weight / B * phi'(n_i - target)
     + grad_norms_i, 0 on a zero row; shaped and typed like grad."""
     return _backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided, inv_scale)
@@ -182,5 +276,8 @@ def norm_penalty_backward_triton(grad_loss: torch.Tensor, grad_norms: Optional[t
 
 define("gankernels::norm_penalty_triton", norm_penalty_triton, mutates_args=())
 define("gankernels::norm_penalty_backward_triton", norm_penalty_backward_triton, mutates_args=())
-attach_autograd("norm_penalty", "gankernels::norm_penalty_triton",
-                torch.ops.gankernels.norm_penalty_backward_triton)
+attach_autograd(
+    "norm_penalty",
+    "gankernels::norm_penalty_triton",
+    torch.ops.gankernels.norm_penalty_backward_triton,
+)

@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Compile the Triton kernels for a real GPU target on a machine without one.
 
-    python -m gankernels.triton.compile_check [--full] [--arch 90] [--trace]
+    python scripts/triton_compile_check.py [--full] [--arch 90] [--trace]
 
 The Triton interpreter (TRITON_INTERPRET=1) runs the kernels' Python, not the compiler, so code
 that only the compiler rejects would pass every CPU test. This tool calls every op's launcher on
@@ -61,13 +62,16 @@ def _install_compile_only(arch: int) -> Counter:
 def _exercise(full: bool) -> None:
     import torch
 
-    from .. import reference
-    from . import adversarial_loss as adv
-    from . import clip as clip_mod
-    from . import op
+    from gankernels import reference
+    from gankernels.triton import adversarial_loss as adv
+    from gankernels.triton import clip as clip_mod
+    from gankernels.triton import op
 
-    dtypes = (torch.float32, torch.float64, torch.float16, torch.bfloat16) if full else (
-        torch.float32, torch.bfloat16)
+    dtypes = (
+        (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+        if full
+        else (torch.float32, torch.bfloat16)
+    )
     for dtype in dtypes:
         acc = reference.opmath_dtype(dtype)
         x = torch.randn(4, 10, dtype=dtype)
@@ -79,10 +83,12 @@ def _exercise(full: bool) -> None:
         torch.ops.gankernels.gp_interpolate_backward_triton(x, eps, x, y)
         torch.ops.gankernels.gp_interpolate_backward_triton(x, eps, None, None)
         op("norm_penalty")(x, 1.0, 10.0, True, 1.0)
-        torch.ops.gankernels.norm_penalty_backward_triton(grad_loss, norms, x, norms, 1.0, 10.0,
-                                                          False, 1.0)
-        torch.ops.gankernels.norm_penalty_backward_triton(grad_loss, None, x, norms, 0.0, 10.0,
-                                                          True, 1.0)
+        torch.ops.gankernels.norm_penalty_backward_triton(
+            grad_loss, norms, x, norms, 1.0, 10.0, False, 1.0
+        )
+        torch.ops.gankernels.norm_penalty_backward_triton(
+            grad_loss, None, x, norms, 0.0, 10.0, True, 1.0
+        )
         op("clip_")([x, y], 0.01)
         with torch._library.triton.set_wrap_triton_enabled(False):
             clip_mod.clip_per_tensor([x], 0.01, torch.zeros((), dtype=torch.int64))
@@ -92,15 +98,17 @@ def _exercise(full: bool) -> None:
             op("gp_interpolate")(one, one, torch.rand(1))
             torch.ops.gankernels.gp_interpolate_backward_triton(one, torch.rand(1), one, one)
             op("norm_penalty")(one, 1.0, 10.0, False, 1.0)
-            torch.ops.gankernels.norm_penalty_backward_triton(grad_loss, norms[:1], one,
-                                                              norms[:1], 1.0, 10.0, False, 1.0)
-            op("adversarial_loss")(one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0,
-                                   False)
+            torch.ops.gankernels.norm_penalty_backward_triton(
+                grad_loss, norms[:1], one, norms[:1], 1.0, 10.0, False, 1.0
+            )
+            op("adversarial_loss")(one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0, False)
             torch.ops.gankernels.adversarial_loss_backward_triton(
-                grad_loss, one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0, False)
+                grad_loss, one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0, False
+            )
             op("clip_")([one], 0.01)
-        kinds = reference.LOSS_KINDS if full or dtype == torch.float32 else (
-            "minimax", "relativistic")
+        kinds = (
+            reference.LOSS_KINDS if full or dtype == torch.float32 else ("minimax", "relativistic")
+        )
         saved = adv.SMALL_BLOCKS
         try:
             for small in (True, False) if full else (True,):
@@ -111,13 +119,15 @@ def _exercise(full: bool) -> None:
                         f = torch.randn(7, dtype=dtype)
                         op("adversarial_loss")(r, f, kind, role, -1.0, 1.0, 0.0, ns)
                         torch.ops.gankernels.adversarial_loss_backward_triton(
-                            grad_loss, r, f, kind, role, -1.0, 1.0, 0.0, ns)
+                            grad_loss, r, f, kind, role, -1.0, 1.0, 0.0, ns
+                        )
             if not full:
                 adv.SMALL_BLOCKS = 0
                 r = torch.randn(7, dtype=dtype)
                 op("adversarial_loss")(r, r, "relativistic", "critic", -1.0, 1.0, 0.0, False)
                 torch.ops.gankernels.adversarial_loss_backward_triton(
-                    grad_loss, r, r, "relativistic", "critic", -1.0, 1.0, 0.0, False)
+                    grad_loss, r, r, "relativistic", "critic", -1.0, 1.0, 0.0, False
+                )
         finally:
             adv.SMALL_BLOCKS = saved
 
@@ -133,7 +143,7 @@ def _trace() -> list[str]:
         triton_kernel_wrapper_functional,
     )
 
-    from . import op
+    from gankernels.triton import op
 
     for name in ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_"):
         op(name)
@@ -153,8 +163,9 @@ def _trace() -> list[str]:
         ops = torch.ops.gankernels
         x_hat = ops.gp_interpolate_triton(x, y, eps)
         penalty, _ = ops.norm_penalty_triton(x_hat, 1.0, 10.0, False, 1.0)
-        loss = ops.adversarial_loss_triton(x.sum(1), y.sum(1), "hinge", "critic", -1.0, 1.0,
-                                           0.0, False)
+        loss = ops.adversarial_loss_triton(
+            x.sum(1), y.sum(1), "hinge", "critic", -1.0, 1.0, 0.0, False
+        )
         return penalty + loss, ops.clip__triton(params, 0.01)
 
     compiled = torch.compile(every_op, backend=aot_autograd(fw_compiler=capture), fullgraph=True)
@@ -170,12 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="every dtype, kind and path")
     parser.add_argument("--arch", type=int, default=90, help="CUDA compute capability, e.g. 80")
-    parser.add_argument("--trace", action="store_true",
-                        help="also list the kernels torch.compile inlines into its graph")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="also list the kernels torch.compile inlines into its graph",
+    )
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1" or "gankernels.triton._common" in sys.modules:
-        print("compile_check must run in a fresh process without TRITON_INTERPRET=1",
-              file=sys.stderr)
+        print(
+            "compile_check must run in a fresh process without TRITON_INTERPRET=1", file=sys.stderr
+        )
         return 2
     start = time.time()
     compiled = _install_compile_only(args.arch)
