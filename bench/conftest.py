@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import pytest
 import torch
 
-from bench import _cases, _report
+from bench import _cases, _measure, _report
 from gankernels._extension import STATUS
 
 _DEVICE = _cases.bench_device()
@@ -63,7 +63,7 @@ def pytest_sessionstart(session) -> None:
 
 
 def pytest_benchmark_update_machine_info(config, machine_info) -> None:
-    machine_info["gankernels"] = _cases.machine_summary(config)
+    machine_info["gankernels"] = _measure.machine_summary(config)
 
 
 def pytest_report_header(config) -> list[str]:
@@ -133,7 +133,7 @@ def measure(benchmark, device, quick, budget) -> Callable[..., None]:
             start = time.perf_counter()
             fn()
             once = time.perf_counter() - start
-        rounds, iterations = _cases.rounds_for(once, budget, quick)
+        rounds, iterations = _measure.rounds_for(once, budget, quick)
         # One untimed round settles caches after the estimate; a step is already settled.
         warmup = 0 if quick or warmed else 1
         benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=warmup)

@@ -14,7 +14,7 @@ import functools
 import torch
 
 import gankernels.ops
-from bench import _cases
+from bench import _cases, _critics, _measure, _ops
 
 DEVICE = _cases.bench_device()
 
@@ -42,7 +42,7 @@ def pytest_generate_tests(metafunc) -> None:
 @functools.lru_cache(maxsize=1)
 def params_for(clip_group: tuple) -> list[torch.Tensor]:
     name, dtype = clip_group
-    return _cases.clip_params(name, DEVICE, dtype)
+    return _critics.clip_params(name, DEVICE, dtype)
 
 
 def test_clip(measure, clip_group, impl) -> None:
@@ -50,18 +50,18 @@ def test_clip(measure, clip_group, impl) -> None:
     params = params_for(clip_group)
     nbytes = sum(p.numel() * p.element_size() for p in params)
     if impl == "copy":
-        fn = _cases.copy_floor(2 * nbytes, DEVICE, _cases.synchronizer(DEVICE))
+        fn = _measure.copy_floor(2 * nbytes, DEVICE, _measure.synchronizer(DEVICE))
     else:
-        fn = _cases.clip_fn(impl, params, DEVICE)
+        fn = _ops.clip_fn(impl, params, DEVICE)
     role = {"loop": "baseline", "copy": "floor"}.get(impl, "")
     measure(
         fn,
         op="clip_",
-        size=_cases.clip_label(name, params),
+        size=_critics.clip_label(name, params),
         dtype=_cases.dtype_name(dtype),
         impl=impl,
         role=role,
-        peak_bytes=None if impl == "copy" else _cases.peak_bytes(fn, DEVICE),
+        peak_bytes=None if impl == "copy" else _measure.peak_bytes(fn, DEVICE),
         extra={"bytes_moved": 2 * nbytes},
     )
 
@@ -72,10 +72,10 @@ def test_clip_matches_loop() -> None:
     for impl in impls(None):
         if impl == "copy":
             continue
-        got = _cases.clip_params("small100", DEVICE, torch.float32)
-        want = _cases.clip_params("small100", DEVICE, torch.float32)
-        _cases.clip_fn(impl, got, DEVICE)()
-        _cases.clip_fn("loop", want, DEVICE)()
+        got = _critics.clip_params("small100", DEVICE, torch.float32)
+        want = _critics.clip_params("small100", DEVICE, torch.float32)
+        _ops.clip_fn(impl, got, DEVICE)()
+        _ops.clip_fn("loop", want, DEVICE)()
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w, rtol=0, atol=0, msg=lambda m, i=impl: f"{i}: {m}")
         if impl not in ("loop", "foreach", "compile"):

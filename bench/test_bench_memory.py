@@ -12,7 +12,7 @@ from typing import Optional
 
 import pytest
 
-from bench import _cases
+from bench import _cases, _measure, _ops, _steps
 
 DEVICE = _cases.bench_device()
 FUSED = _cases.fused_backends(DEVICE)
@@ -35,8 +35,8 @@ def pytest_generate_tests(metafunc) -> None:
 def test_op_keeps_no_extra_full_size_tensor(group, impl) -> None:
     op, kind, shape, dtype = group
     case = _cases.op_case(op, DEVICE, dtype, shape, kind)
-    eager = _cases.saved_bytes(_cases.op_fwd_bwd(case, "eager", DEVICE), exclude=case.inputs)
-    fused = _cases.saved_bytes(_cases.op_fwd_bwd(case, impl, DEVICE), exclude=case.inputs)
+    eager = _measure.saved_bytes(_ops.op_fwd_bwd(case, "eager", DEVICE), exclude=case.inputs)
+    fused = _measure.saved_bytes(_ops.op_fwd_bwd(case, impl, DEVICE), exclude=case.inputs)
     full = max(t.numel() * t.element_size() for t in case.inputs)
     assert fused - eager < full, (
         f"{_cases.group_id(group)}: {impl} saves {fused} B for the backward, eager {eager} B: "
@@ -45,10 +45,10 @@ def test_op_keeps_no_extra_full_size_tensor(group, impl) -> None:
 
 
 def _step_memory(impl: str, model: str, batch: int) -> tuple[int, Optional[int], int]:
-    step = _cases.wgan_gp_step(impl, model, batch, DEVICE)
+    step = _steps.wgan_gp_step(impl, model, batch, DEVICE)
     step.run()  # optimiser state and allocator caches first, as in training
-    saved = _cases.saved_bytes(step.run, exclude=step.persistent)
-    peak = _cases.peak_bytes(step.run, DEVICE)
+    saved = _measure.saved_bytes(step.run, exclude=step.persistent)
+    peak = _measure.peak_bytes(step.run, DEVICE)
     batch_bytes = step.persistent[-1].numel() * step.persistent[-1].element_size()
     return saved, peak, batch_bytes
 

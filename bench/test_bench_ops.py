@@ -12,7 +12,7 @@ import functools
 import pytest
 import torch
 
-from bench import _cases
+from bench import _cases, _measure, _ops
 
 DEVICE = _cases.bench_device()
 groups, group_id, op_label = _cases.op_groups, _cases.group_id, _cases.op_label
@@ -46,12 +46,12 @@ def case_for(group: tuple) -> _cases.OpCase:
 def test_op(measure, group, impl) -> None:
     op, kind, shape, dtype = group
     case = case_for(group)
-    fn = _cases.op_fwd_bwd(case, impl, DEVICE)
+    fn = _ops.op_fwd_bwd(case, impl, DEVICE)
     role = {"eager": "baseline", "copy": "floor"}.get(impl, "")
     saved = peak = None
     if impl != "copy":
-        saved = _cases.saved_bytes(fn, exclude=case.inputs)
-        peak = _cases.peak_bytes(fn, DEVICE)
+        saved = _measure.saved_bytes(fn, exclude=case.inputs)
+        peak = _measure.peak_bytes(fn, DEVICE)
     measure(
         fn,
         op=op_label(op, kind),
@@ -80,7 +80,7 @@ def test_matches_eager(impl) -> None:
         case = _cases.op_case(op, DEVICE, dtype, shape, kind)
         got, want = [], []
         for name, sink in ((impl, got), ("eager", want)):
-            forward = _cases.forward_of(op, name)
+            forward = _ops.forward_of(op, name)
             out = forward(*case.args)
             out = out[0] if isinstance(out, tuple) else out
             sink.append(out.detach())

@@ -15,10 +15,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import _cases
+from bench import _cases, _critics, _measure, _steps
 
 DEVICE = _cases.bench_device()
-KINDS = {"wgan-gp step": _cases.wgan_gp_step, "wgan clip step": _cases.wgan_clip_step}
+KINDS = {"wgan-gp step": _steps.wgan_gp_step, "wgan clip step": _steps.wgan_clip_step}
 
 
 def impls() -> list[str]:
@@ -44,8 +44,8 @@ def test_step(measure, step, impl) -> None:
     kind, model, batch = step
     built = KINDS[kind](impl, model, batch, DEVICE)
     built.run()  # the first step allocates the optimiser state: not what a step keeps
-    saved = _cases.saved_bytes(built.run, exclude=built.persistent)
-    peak = _cases.peak_bytes(built.run, DEVICE)
+    saved = _measure.saved_bytes(built.run, exclude=built.persistent)
+    peak = _measure.peak_bytes(built.run, DEVICE)
     measure(
         built.run,
         op=kind,
@@ -66,9 +66,9 @@ def test_gp_step_matches_textbook(model, batch, impl) -> None:
     penalty and the same critic gradients (float32 tolerance)."""
     import gankernels
 
-    netD = _cases.critic(model, DEVICE)
-    real = _cases.batch_of(model, batch, DEVICE, seed=1)
-    fake = _cases.batch_of(model, batch, DEVICE, seed=2)
+    netD = _critics.critic(model, DEVICE)
+    real = _critics.batch_of(model, batch, DEVICE, seed=1)
+    fake = _critics.batch_of(model, batch, DEVICE, seed=2)
     alpha = torch.rand(batch, generator=torch.Generator().manual_seed(3)).to(DEVICE)
     shaped = alpha.reshape(batch, *([1] * (real.dim() - 1))).expand(real.size())
     interpolates = (shaped * real + (1 - shaped) * fake).requires_grad_(True)

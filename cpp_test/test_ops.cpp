@@ -92,7 +92,7 @@ std::string label(const char* name, const at::TensorOptions& o, const std::strin
   return os.str();
 }
 
-at::ScalarType acc_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+at::ScalarType opmath_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
 // ---- gp_interpolate -----------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ void test_gp_interpolate(const at::TensorOptions& o) {
                            const Tensor&, const Tensor&, const std::optional<Tensor>&,
                            const std::optional<Tensor>&)>();
   const auto dtype = c10::typeMetaToScalarType(o.dtype());
-  const auto acc = acc_of(dtype);
+  const auto opmath = opmath_of(dtype);
   for (const char* layout : {"contiguous", "channels_last", "strided"}) {
     Tensor real = at::randn({5, 3, 7, 9}, o);
     if (std::string(layout) == "channels_last") {
@@ -114,8 +114,8 @@ void test_gp_interpolate(const at::TensorOptions& o) {
     }
     const Tensor fake = at::randn({5, 3, 7, 9}, o);
     const Tensor eps = at::rand({5}, o);
-    const Tensor e = eps.to(acc).view({-1, 1, 1, 1});
-    const Tensor expected = e * real.to(acc) + (1 - e) * fake.to(acc);
+    const Tensor e = eps.to(opmath).view({-1, 1, 1, 1});
+    const Tensor expected = e * real.to(opmath) + (1 - e) * fake.to(opmath);
     const Tensor out = fwd.call(real, fake, eps);
     expect_close(out, expected, dtype, label("gp_interpolate", o, layout));
     if (std::string(layout) != "strided") {
@@ -124,22 +124,22 @@ void test_gp_interpolate(const at::TensorOptions& o) {
 
     const Tensor grad = at::randn({5, 3, 7, 9}, o);
     const auto [gr, gf, ge] = bwd.call(grad, eps, real, fake);
-    const Tensor g = grad.to(acc);
+    const Tensor g = grad.to(opmath);
     expect_close(gr, e * g, dtype, label("gp_interpolate_backward grad_real", o, layout));
     expect_close(gf, (1 - e) * g, dtype, label("gp_interpolate_backward grad_fake", o, layout));
-    const Tensor expected_eps = (g * (real.to(acc) - fake.to(acc))).flatten(1).sum(1);
+    const Tensor expected_eps = (g * (real.to(opmath) - fake.to(opmath))).flatten(1).sum(1);
     // grad_eps sums 189 products: float32 gets room for the summation order.
-    expect_close(ge.to(acc), expected_eps, dtype == at::kFloat ? at::kHalf : dtype,
+    expect_close(ge.to(opmath), expected_eps, dtype == at::kFloat ? at::kHalf : dtype,
                  label("gp_interpolate_backward grad_eps", o, layout));
   }
   // Many samples of few elements, and eps's gradient not wanted.
   const Tensor real = at::randn({1000, 3}, o), fake = at::randn({1000, 3}, o);
   const Tensor eps = at::rand({1000}, o), grad = at::randn({1000, 3}, o);
-  const Tensor e = eps.to(acc).view({-1, 1});
-  expect_close(fwd.call(real, fake, eps), e * real.to(acc) + (1 - e) * fake.to(acc), dtype,
+  const Tensor e = eps.to(opmath).view({-1, 1});
+  expect_close(fwd.call(real, fake, eps), e * real.to(opmath) + (1 - e) * fake.to(opmath), dtype,
                label("gp_interpolate", o, "1000x3"));
   const auto [gr, gf, ge] = bwd.call(grad, eps, std::nullopt, std::nullopt);
-  expect_close(gr, e * grad.to(acc), dtype, label("gp_interpolate_backward", o, "no eps grad"));
+  expect_close(gr, e * grad.to(opmath), dtype, label("gp_interpolate_backward", o, "no eps grad"));
   expect_equal(ge, at::zeros({1000}, o), label("gp_interpolate_backward", o, "zero grad_eps"));
   expect_error([&] { fwd.call(real, fake, at::rand({7}, o)); }, "eps must have shape [B] = [1000]",
                label("gp_interpolate", o, "bad eps shape"));
@@ -149,7 +149,7 @@ void test_gp_interpolate(const at::TensorOptions& o) {
 
 std::tuple<Tensor, Tensor> aten_norm_penalty(const Tensor& grad, double target, double weight,
                                              bool one_sided, double inv_scale) {
-  const Tensor flat = grad.flatten(1).to(acc_of(grad.scalar_type())) * inv_scale;
+  const Tensor flat = grad.flatten(1).to(opmath_of(grad.scalar_type())) * inv_scale;
   const Tensor norms = at::linalg_vector_norm(flat, 2, at::IntArrayRef{1});
   Tensor gap = norms - target;
   if (one_sided) gap = gap.clamp_min(0);
@@ -164,7 +164,7 @@ void test_norm_penalty(const at::TensorOptions& o) {
                        .typed<Tensor(const Tensor&, const std::optional<Tensor>&, const Tensor&,
                                      const Tensor&, double, double, bool, double)>();
   const auto dtype = c10::typeMetaToScalarType(o.dtype());
-  const auto acc = acc_of(dtype);
+  const auto opmath = opmath_of(dtype);
   struct Case {
     std::vector<int64_t> shape;
     double target, weight;
@@ -186,16 +186,16 @@ void test_norm_penalty(const at::TensorOptions& o) {
         aten_norm_penalty(grad, c.target, c.weight, c.one_sided, c.inv_scale);
     expect_close(norms, enorms, dtype, label("norm_penalty norms", o, name.str()));
     expect_close(loss, eloss, dtype, label("norm_penalty loss", o, name.str()));
-    report(loss.dim() == 0 && loss.scalar_type() == acc && norms.scalar_type() == acc,
+    report(loss.dim() == 0 && loss.scalar_type() == opmath && norms.scalar_type() == opmath,
            label("norm_penalty", o, name.str() + " output dtypes"));
 
     // Backward against autograd of the ATen formula, with a loss gradient other than 1 and a
     // gradient for the norms too.
-    const Tensor leaf = grad.detach().to(acc).requires_grad_(true);
+    const Tensor leaf = grad.detach().to(opmath).requires_grad_(true);
     const auto [aloss, anorms] =
         aten_norm_penalty(leaf, c.target, c.weight, c.one_sided, c.inv_scale);
-    const Tensor grad_loss = at::full({}, 0.75, o.dtype(acc));
-    const Tensor grad_norms = at::randn({c.shape[0]}, o.dtype(acc));
+    const Tensor grad_loss = at::full({}, 0.75, o.dtype(opmath));
+    const Tensor grad_norms = at::randn({c.shape[0]}, o.dtype(opmath));
     const Tensor expected = torch::autograd::grad({aloss, anorms}, {leaf},
                                                   {grad_loss, grad_norms},
                                                   /*retain_graph=*/true)[0];
@@ -211,7 +211,7 @@ void test_norm_penalty(const at::TensorOptions& o) {
   // A zero row has norm 0 and gradient 0, never NaN.
   const Tensor zero = at::zeros({2, 5}, o);
   const auto [zloss, znorms] = fwd.call(zero, 1.0, 10.0, false, 1.0);
-  const Tensor zgrad = bwd.call(at::ones({}, o.dtype(acc)), std::nullopt, zero, znorms, 1.0, 10.0,
+  const Tensor zgrad = bwd.call(at::ones({}, o.dtype(opmath)), std::nullopt, zero, znorms, 1.0, 10.0,
                                 false, 1.0);
   expect_equal(zgrad, at::zeros({2, 5}, o), label("norm_penalty_backward", o, "zero rows"));
   expect_error([&] { fwd.call(zero, -1.0, 10.0, false, 1.0); }, "target must be >= 0",
@@ -287,7 +287,7 @@ void test_adversarial_loss(const at::TensorOptions& o) {
                            const Tensor&, const std::optional<Tensor>&, const Tensor&,
                            c10::string_view, c10::string_view, double, double, double, bool)>();
   const auto dtype = c10::typeMetaToScalarType(o.dtype());
-  const auto acc = acc_of(dtype);
+  const auto opmath = opmath_of(dtype);
   // Small (one block on the GPU) and large (many blocks), with different sizes for v_r, v_g.
   const std::vector<std::pair<int64_t, int64_t>> sizes = {{64, 48}, {12000, 9001}};
   for (const auto& [nr, ng] : sizes) {
@@ -307,14 +307,14 @@ void test_adversarial_loss(const at::TensorOptions& o) {
         const std::string name = kind + " " + role + " " + std::to_string(nr) + "/" +
                                  std::to_string(ng) + (ns ? " nonsaturating" : "");
         const Tensor loss = fwd.call(real, fake, kind, role, a, b, c, ns);
-        const Tensor rl = real.detach().to(acc).requires_grad_(true);
-        const Tensor fl = fake.detach().to(acc).requires_grad_(true);
+        const Tensor rl = real.detach().to(opmath).requires_grad_(true);
+        const Tensor fl = fake.detach().to(opmath).requires_grad_(true);
         const Tensor expected = aten_loss(rl, fl, kind, critic, a, b, c, ns);
         expect_close(loss, expected, dtype, label("adversarial_loss", o, name));
-        report(loss.dim() == 0 && loss.scalar_type() == acc,
+        report(loss.dim() == 0 && loss.scalar_type() == opmath,
                label("adversarial_loss", o, name + " output dtype"));
 
-        const Tensor grad_loss = at::full({}, -1.5, o.dtype(acc));
+        const Tensor grad_loss = at::full({}, -1.5, o.dtype(opmath));
         const auto grads = torch::autograd::grad({expected}, {rl, fl}, {grad_loss},
                                                  /*retain_graph=*/std::nullopt,
                                                  /*create_graph=*/false, /*allow_unused=*/true);
@@ -330,11 +330,11 @@ void test_adversarial_loss(const at::TensorOptions& o) {
   // The generator loss without real outputs.
   const Tensor fake = at::randn({33}, o);
   const Tensor loss = fwd.call(std::nullopt, fake, "hinge", "generator", -1.0, 1.0, 0.0, false);
-  expect_close(loss, -fake.to(acc).mean(), dtype, label("adversarial_loss", o, "no real_out"));
-  const auto [gr, gf] = bwd.call(at::ones({}, o.dtype(acc)), std::nullopt, fake, "hinge",
+  expect_close(loss, -fake.to(opmath).mean(), dtype, label("adversarial_loss", o, "no real_out"));
+  const auto [gr, gf] = bwd.call(at::ones({}, o.dtype(opmath)), std::nullopt, fake, "hinge",
                                  "generator", -1.0, 1.0, 0.0, false);
   report(gr.numel() == 0, label("adversarial_loss_backward", o, "no real_out: empty grad_real"));
-  expect_close(gf, at::full({33}, -1.0 / 33, o.dtype(acc)), dtype,
+  expect_close(gf, at::full({33}, -1.0 / 33, o.dtype(opmath)), dtype,
                label("adversarial_loss_backward", o, "no real_out"));
   expect_error([&] { fwd.call(std::nullopt, fake, "hinge", "critic", -1.0, 1.0, 0.0, false); },
                "needs real_out", label("adversarial_loss", o, "critic without real_out"));

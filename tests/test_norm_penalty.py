@@ -35,10 +35,6 @@ from gankernels.testing import (
 )
 
 
-def acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def float64_leaf(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(torch.float64).requires_grad_(t.requires_grad)
 
@@ -54,12 +50,14 @@ def check_against_reference(backend, grad, params, label, seed=0):
     loss, norms = norm_penalty(grad, *params, impl=backend)
     grad64 = float64_leaf(grad)
     want_loss, want_norms = reference.norm_penalty(grad64, *params)
-    acc = acc_dtype(grad.dtype)
-    assert loss.shape == () and loss.dtype == acc, f"{label}: loss {loss.shape} {loss.dtype}"
-    assert norms.shape == (grad.shape[0],) and norms.dtype == acc, f"{label}: norms {norms.dtype}"
+    opmath = reference.opmath_dtype(grad.dtype)
+    assert loss.shape == () and loss.dtype == opmath, f"{label}: loss {loss.shape} {loss.dtype}"
+    assert norms.shape == (grad.shape[0],) and norms.dtype == opmath, (
+        f"{label}: norms {norms.dtype}"
+    )
     # The sums accumulate in float32 or better whatever the input: float32's tolerance.
-    assert_close(norms, want_norms, acc, label=f"{label} norms")
-    assert_close(loss, want_loss, acc, label=f"{label} loss")
+    assert_close(norms, want_norms, opmath, label=f"{label} norms")
+    assert_close(loss, want_loss, opmath, label=f"{label} loss")
     if not grad.requires_grad:
         return
     gen = torch.Generator().manual_seed(seed)
@@ -69,7 +67,7 @@ def check_against_reference(backend, grad, params, label, seed=0):
         ((loss,), (want_loss,), (grad_loss,), "loss only"),
         ((loss, norms), (want_loss, want_norms), (grad_loss, grad_norms), "loss and norms"),
     ):
-        got_ups = [u.to(acc).to(grad.device) for u in ups]
+        got_ups = [u.to(opmath).to(grad.device) for u in ups]
         (got,) = torch.autograd.grad(outs, grad, got_ups, retain_graph=True)
         (want,) = torch.autograd.grad(
             wants, grad64, [u.to(grad.device) for u in ups], retain_graph=True
@@ -250,11 +248,11 @@ def test_opcheck(backend, device):
             )
     for dtype in DTYPES:
         grad = make((3, 2, 5, 4), dtype, device, seed=6)
-        acc = acc_dtype(dtype)
+        opmath = reference.opmath_dtype(dtype)
         for target, weight, one_sided, inv_scale in PARAMS:
             _, norms = reference.norm_penalty(grad, target, weight, one_sided, inv_scale)
-            grad_loss = torch.tensor(0.5, dtype=acc, device=device)
-            grad_norms = torch.randn(3, dtype=acc, device=device)
+            grad_loss = torch.tensor(0.5, dtype=opmath, device=device)
+            grad_norms = torch.randn(3, dtype=opmath, device=device)
             for gn in (None, grad_norms):
                 torch.library.opcheck(
                     backward, (grad_loss, gn, grad, norms, target, weight, one_sided, inv_scale)

@@ -37,24 +37,24 @@ template <typename scalar_t>
 using BlockSumFn = double (*)(const void*, int64_t, int64_t, double);
 
 // sum_{begin <= j < end} F(v_j - shift) (or F'): F over a tile of kTile values at a time (an
-// elementwise loop, which vectorises), each tile summed in acc_t lanes folded into double
+// elementwise loop, which vectorises), each tile summed in opmath_t lanes folded into double
 // (cpu::lane_sum), tiles added in order. Computing F inside lane_sum's interleaved lanes
 // measured 3x slower.
 template <Fn F, bool Deriv, typename scalar_t>
 GK_CLONES double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int64_t kTile = 256;
   const scalar_t* v = static_cast<const scalar_t*>(data);
-  const acc_t s = static_cast<acc_t>(shift);
-  acc_t values[kTile];
+  const opmath_t s = static_cast<opmath_t>(shift);
+  opmath_t values[kTile];
   double total = 0.0;
   for (int64_t t = begin; t < end; t += kTile) {
     const int64_t len = std::min(kTile, end - t);
     for (int64_t j = 0; j < len; ++j) {
-      const acc_t x = static_cast<acc_t>(v[t + j]) - s;
+      const opmath_t x = static_cast<opmath_t>(v[t + j]) - s;
       values[j] = Deriv ? fn_deriv(F, x) : fn_value(F, x);
     }
-    total += cpu::lane_sum<acc_t>(len, [&](int64_t j) { return values[j]; });
+    total += cpu::lane_sum<opmath_t>(len, [&](int64_t j) { return values[j]; });
   }
   return total;
 }
@@ -114,13 +114,13 @@ std::pair<double, double> reduce_both(const Array& real, const Term& rt, const A
 template <Fn F, typename scalar_t>
 GK_CLONES void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
                 double scale, double add) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   const scalar_t* v = static_cast<const scalar_t*>(in);
   scalar_t* g = static_cast<scalar_t*>(out);
-  const acc_t s = static_cast<acc_t>(shift), sc = static_cast<acc_t>(scale),
-              ad = static_cast<acc_t>(add);
+  const opmath_t s = static_cast<opmath_t>(shift), sc = static_cast<opmath_t>(scale),
+              ad = static_cast<opmath_t>(add);
   for (int64_t j = begin; j < end; ++j) {
-    g[j] = static_cast<scalar_t>(sc * fn_deriv(F, static_cast<acc_t>(v[j]) - s) + ad);
+    g[j] = static_cast<scalar_t>(sc * fn_deriv(F, static_cast<opmath_t>(v[j]) - s) + ad);
   }
 }
 
@@ -198,15 +198,15 @@ at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
   const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
   const Array fa = array_of(fake);
   const Array ra = plan.use_real ? array_of(real) : Array{};
-  const auto acc_type = fake_out.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor loss = at::empty({}, fake_out.options().dtype(acc_type));
+  const auto opmath = opmath_scalar_type(fake_out.scalar_type());
+  at::Tensor loss = at::empty({}, fake_out.options().dtype(opmath));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
                                   "adversarial_loss_cpu", [&] {
     if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
     const auto [sr, sg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, false);
     double value = plan.fake.sign * sg / static_cast<double>(fa.n) + plan.fake.constant;
     if (plan.use_real) value += plan.real.sign * sr / static_cast<double>(ra.n) + plan.real.constant;
-    if (acc_type == at::kDouble) {
+    if (opmath == at::kDouble) {
       *loss.data_ptr<double>() = value;
     } else {
       *loss.data_ptr<float>() = static_cast<float>(value);

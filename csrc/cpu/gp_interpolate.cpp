@@ -24,23 +24,19 @@ namespace {
 
 using at::Tensor;
 
-at::ScalarType acc_type(at::ScalarType t) {
-  return t == at::kDouble ? at::kDouble : at::kFloat;
-}
-
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename opmath_t>
 inline void interpolate_row(const scalar_t* __restrict r, const scalar_t* __restrict f,
-                            scalar_t* __restrict out, int64_t n, acc_t a, acc_t b) {
+                            scalar_t* __restrict out, int64_t n, opmath_t a, opmath_t b) {
   for (int64_t j = 0; j < n; ++j) {
-    out[j] = static_cast<scalar_t>(a * static_cast<acc_t>(r[j]) + b * static_cast<acc_t>(f[j]));
+    out[j] = static_cast<scalar_t>(a * static_cast<opmath_t>(r[j]) + b * static_cast<opmath_t>(f[j]));
   }
 }
 
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename opmath_t>
 inline void scale_row(const scalar_t* __restrict g, scalar_t* __restrict grad_real,
-                      scalar_t* __restrict grad_fake, int64_t n, acc_t a, acc_t b) {
+                      scalar_t* __restrict grad_fake, int64_t n, opmath_t a, opmath_t b) {
   for (int64_t j = 0; j < n; ++j) {
-    const acc_t gj = static_cast<acc_t>(g[j]);
+    const opmath_t gj = static_cast<opmath_t>(g[j]);
     grad_real[j] = static_cast<scalar_t>(a * gj);
     grad_fake[j] = static_cast<scalar_t>(b * gj);
   }
@@ -59,17 +55,17 @@ Tensor gp_interpolate_cpu(const Tensor& real, const Tensor& fake, const Tensor& 
   Tensor work = direct ? out : at::empty(real.sizes(), real.options());
   const Tensor r = in_layout_of(real, work);
   const Tensor f = in_layout_of(fake, work);
-  const Tensor e = eps.to(acc_type(real.scalar_type())).contiguous();
+  const Tensor e = eps.to(opmath_scalar_type(real.scalar_type())).contiguous();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, real.scalar_type(), op, [&] {
-    using acc_t = opmath_t<scalar_t>;
+    using opmath_t = at::opmath_type<scalar_t>;
     const scalar_t* rp = r.const_data_ptr<scalar_t>();
     const scalar_t* fp = f.const_data_ptr<scalar_t>();
-    const acc_t* ep = e.const_data_ptr<acc_t>();
+    const opmath_t* ep = e.const_data_ptr<opmath_t>();
     scalar_t* op_ = work.mutable_data_ptr<scalar_t>();
     cpu::for_each_segment(B, N, [&](int64_t i, int64_t start, int64_t len) {
-      interpolate_row<scalar_t, acc_t>(rp + start, fp + start, op_ + start, len, ep[i],
-                                       acc_t(1) - ep[i]);
+      interpolate_row<scalar_t, opmath_t>(rp + start, fp + start, op_ + start, len, ep[i],
+                                       opmath_t(1) - ep[i]);
     });
   });
   if (!direct) out.copy_(work);
@@ -83,7 +79,7 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
   check_gp_interpolate_backward(grad, eps, real, fake);
   const bool need_eps = real.has_value();
 
-  const auto acc = acc_type(grad.scalar_type());
+  const auto opmath = opmath_scalar_type(grad.scalar_type());
   Tensor grad_real = at::empty_like(grad);
   Tensor grad_fake = at::empty_like(grad);
   const int64_t B = grad.size(0), N = grad.numel() / B;
@@ -97,7 +93,7 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
   Tensor work_real = direct ? grad_real : at::empty(grad.sizes(), grad.options());
   Tensor work_fake = direct ? grad_fake : at::empty(grad.sizes(), grad.options());
   const Tensor g = in_layout_of(grad, work_real);
-  const Tensor e = eps.to(acc).contiguous();
+  const Tensor e = eps.to(opmath).contiguous();
   Tensor r, f;
   if (need_eps) {
     r = in_layout_of(*real, work_real);
@@ -105,16 +101,16 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
   }
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
-    using acc_t = opmath_t<scalar_t>;
+    using opmath_t = at::opmath_type<scalar_t>;
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    const acc_t* ep = e.const_data_ptr<acc_t>();
+    const opmath_t* ep = e.const_data_ptr<opmath_t>();
     scalar_t* grp = work_real.mutable_data_ptr<scalar_t>();
     scalar_t* gfp = work_fake.mutable_data_ptr<scalar_t>();
     double* gep = grad_eps.mutable_data_ptr<double>();
     if (!need_eps) {
       cpu::for_each_segment(B, N, [&](int64_t i, int64_t start, int64_t len) {
-        scale_row<scalar_t, acc_t>(gp + start, grp + start, gfp + start, len, ep[i],
-                                   acc_t(1) - ep[i]);
+        scale_row<scalar_t, opmath_t>(gp + start, grp + start, gfp + start, len, ep[i],
+                                   opmath_t(1) - ep[i]);
       });
       std::fill(gep, gep + B, 0.0);
       return;
@@ -123,17 +119,17 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
     const scalar_t* fp = f.const_data_ptr<scalar_t>();
     // The same pass that scales g also reduces g * (real - fake) for eps's gradient.
     cpu::per_sample_sums(B, N, gep, [&](int64_t i, int64_t start, int64_t len) {
-      const acc_t a = ep[i], b = acc_t(1) - ep[i];
+      const opmath_t a = ep[i], b = opmath_t(1) - ep[i];
       const scalar_t* __restrict gs = gp + start;
       const scalar_t* __restrict rs = rp + start;
       const scalar_t* __restrict fs = fp + start;
       scalar_t* __restrict grs = grp + start;
       scalar_t* __restrict gfs = gfp + start;
-      return cpu::lane_sum<acc_t>(len, [&](int64_t j) {
-        const acc_t gj = static_cast<acc_t>(gs[j]);
+      return cpu::lane_sum<opmath_t>(len, [&](int64_t j) {
+        const opmath_t gj = static_cast<opmath_t>(gs[j]);
         grs[j] = static_cast<scalar_t>(a * gj);
         gfs[j] = static_cast<scalar_t>(b * gj);
-        return (static_cast<acc_t>(rs[j]) - static_cast<acc_t>(fs[j])) * gj;
+        return (static_cast<opmath_t>(rs[j]) - static_cast<opmath_t>(fs[j])) * gj;
       });
     });
   });

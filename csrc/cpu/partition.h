@@ -28,25 +28,25 @@ constexpr int64_t kGrain = 32768;
 // Independent accumulators of a reduction: GCC maps them onto vector registers without
 // -ffast-math, because the order of additions is written out explicitly.
 constexpr int kLanes = 16;
-// Terms per lane summed in acc_t before they are folded into the float64 lane totals.
+// Terms per lane summed in opmath_t before they are folded into the float64 lane totals.
 constexpr int64_t kChunk = 16;
 
-// sum_{j < n} term(j), as acc_t terms, in kLanes interleaved partial sums: short runs of
-// kChunk terms per lane in acc_t (vector-friendly), folded into float64 lane totals, which are
+// sum_{j < n} term(j), as opmath_t terms, in kLanes interleaved partial sums: short runs of
+// kChunk terms per lane in opmath_t (vector-friendly), folded into float64 lane totals, which are
 // combined pairwise in a fixed order. The float64 fold keeps long float32 sums accurate to a
 // few ulp (16 plain float32 running sums over 5*10^4 terms were measured 4e-6 relative off).
-template <typename acc_t, typename Term>
+template <typename opmath_t, typename Term>
 inline double lane_sum(int64_t n, Term&& term) {
   double total[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes * kChunk <= n; j += kLanes * kChunk) {
-    acc_t lane[kLanes] = {};
+    opmath_t lane[kLanes] = {};
     for (int64_t c = 0; c < kChunk; ++c) {
       for (int k = 0; k < kLanes; ++k) lane[k] += term(j + c * kLanes + k);
     }
     for (int k = 0; k < kLanes; ++k) total[k] += static_cast<double>(lane[k]);
   }
-  acc_t lane[kLanes] = {};
+  opmath_t lane[kLanes] = {};
   for (; j + kLanes <= n; j += kLanes) {
     for (int k = 0; k < kLanes; ++k) lane[k] += term(j + k);
   }

@@ -40,28 +40,28 @@ constexpr int64_t kSmall = 8192;
 
 // ---- device side --------------------------------------------------------------------------------
 
-template <typename acc_t>
+template <typename opmath_t>
 struct DevTerm {
   Fn fn;
-  acc_t sign, shift, constant;
+  opmath_t sign, shift, constant;
 };
 
-template <typename acc_t>
-DevTerm<acc_t> dev_term(const Term& t) {
-  return {t.fn, static_cast<acc_t>(t.sign), static_cast<acc_t>(t.shift),
-          static_cast<acc_t>(t.constant)};
+template <typename opmath_t>
+DevTerm<opmath_t> dev_term(const Term& t) {
+  return {t.fn, static_cast<opmath_t>(t.sign), static_cast<opmath_t>(t.shift),
+          static_cast<opmath_t>(t.constant)};
 }
 
 template <typename scalar_t>
 struct LossArgs {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   const scalar_t* __restrict__ real;  // nullptr when the loss does not read v_r
   const scalar_t* __restrict__ fake;
   int64_t n_real, n_fake;
   // 1 / n, from the host: a float division in the kernel would bring its out-of-line slow path.
-  opmath_t<scalar_t> inv_n_real, inv_n_fake;
+  at::opmath_type<scalar_t> inv_n_real, inv_n_fake;
   int blocks_real, blocks_fake;  // blocks sharing each array; a 1-block grid does both
-  DevTerm<acc_t> term_real, term_fake;
+  DevTerm<opmath_t> term_real, term_fake;
   bool use_real, relativistic;
 };
 
@@ -73,18 +73,18 @@ enum class Stage : int {
 };
 
 // The relativistic statistics: the two means, and the means of the two derivatives.
-template <typename acc_t>
+template <typename opmath_t>
 struct RelStats {
-  acc_t mean_r, mean_g, deriv_r, deriv_g;
+  opmath_t mean_r, mean_g, deriv_r, deriv_g;
 };
 
 // This thread's share of sum_k eval(x_k) over one array, which `blocks` blocks starting at
 // `first` walk together (zero for the other blocks), `Unroll` packs in flight.
 template <int Unroll, typename scalar_t, typename Eval>
-__device__ __forceinline__ opmath_t<scalar_t> share_sum(const scalar_t* __restrict__ x, int64_t n,
+__device__ __forceinline__ at::opmath_type<scalar_t> share_sum(const scalar_t* __restrict__ x, int64_t n,
                                                         int first, int blocks, Eval&& eval) {
-  using acc_t = opmath_t<scalar_t>;
-  acc_t acc = 0;
+  using opmath_t = at::opmath_type<scalar_t>;
+  opmath_t acc = 0;
   const int b = static_cast<int>(blockIdx.x) - first;
   if (x == nullptr || b < 0 || b >= blocks) return acc;
   for_range<Vec<scalar_t>::size, Unroll>(
@@ -93,26 +93,26 @@ __device__ __forceinline__ opmath_t<scalar_t> share_sum(const scalar_t* __restri
       [&](int64_t k) {
         const Pack<scalar_t> p = load_pack(x + k);
 #pragma unroll
-        for (int j = 0; j < Vec<scalar_t>::size; ++j) acc += eval(static_cast<acc_t>(p.v[j]));
+        for (int j = 0; j < Vec<scalar_t>::size; ++j) acc += eval(static_cast<opmath_t>(p.v[j]));
       },
-      [&](int64_t k) { acc += eval(static_cast<acc_t>(x[k])); });
+      [&](int64_t k) { acc += eval(static_cast<opmath_t>(x[k])); });
   return acc;
 }
 
 // This thread's share of the stage's sum over one array: v (Means), F(v - shift) (Loss) or
 // F'(v - shift) (DerivMeans), with F chosen once, outside the loop.
 template <Stage S, typename scalar_t>
-__device__ __forceinline__ opmath_t<scalar_t> stage_share(const scalar_t* x, int64_t n, int first,
+__device__ __forceinline__ at::opmath_type<scalar_t> stage_share(const scalar_t* x, int64_t n, int first,
                                                           int blocks, Fn fn,
-                                                          opmath_t<scalar_t> shift) {
-  using acc_t = opmath_t<scalar_t>;
+                                                          at::opmath_type<scalar_t> shift) {
+  using opmath_t = at::opmath_type<scalar_t>;
   if constexpr (S == Stage::Means) {
-    return share_sum<4>(x, n, first, blocks, [](acc_t v) { return v; });
+    return share_sum<4>(x, n, first, blocks, [](opmath_t v) { return v; });
   } else {
     // Two packs in flight where F is evaluated: at four, some instantiations spilled.
     return with_fn(fn, [&](auto tag) {
       constexpr Fn F = decltype(tag)::value;
-      return share_sum<2>(x, n, first, blocks, [&](acc_t v) {
+      return share_sum<2>(x, n, first, blocks, [&](opmath_t v) {
         return S == Stage::Loss ? fn_value(F, v - shift) : fn_deriv(F, v - shift);
       });
     });
@@ -122,10 +122,10 @@ __device__ __forceinline__ opmath_t<scalar_t> stage_share(const scalar_t* x, int
 // The stage's sums over v_r and v_g, each block-reduced (valid in every thread).
 template <Stage S, typename scalar_t>
 __device__ __forceinline__ void block_stage_sums(const LossArgs<scalar_t>& a,
-                                                 opmath_t<scalar_t> shift_r,
-                                                 opmath_t<scalar_t> shift_g,
-                                                 opmath_t<scalar_t>& sum_r,
-                                                 opmath_t<scalar_t>& sum_g) {
+                                                 at::opmath_type<scalar_t> shift_r,
+                                                 at::opmath_type<scalar_t> shift_g,
+                                                 at::opmath_type<scalar_t>& sum_r,
+                                                 at::opmath_type<scalar_t>& sum_g) {
   const int first_fake = static_cast<int>(gridDim.x) - a.blocks_fake;
   sum_r = block_sum<kBlock>(stage_share<S>(a.use_real ? a.real : nullptr, a.n_real, 0,
                                            a.blocks_real, a.term_real.fn, shift_r));
@@ -136,12 +136,12 @@ __device__ __forceinline__ void block_stage_sums(const LossArgs<scalar_t>& a,
 // The relativistic statistics of a single-block launch, computed in-block: the means, and with
 // `derivs` the derivative means.
 template <typename scalar_t>
-__device__ __forceinline__ RelStats<opmath_t<scalar_t>> block_relativistic_stats(
+__device__ __forceinline__ RelStats<at::opmath_type<scalar_t>> block_relativistic_stats(
     const LossArgs<scalar_t>& a, bool derivs) {
-  using acc_t = opmath_t<scalar_t>;
-  RelStats<acc_t> st{};
-  acc_t sr, sg;
-  block_stage_sums<Stage::Means>(a, acc_t(0), acc_t(0), sr, sg);
+  using opmath_t = at::opmath_type<scalar_t>;
+  RelStats<opmath_t> st{};
+  opmath_t sr, sg;
+  block_stage_sums<Stage::Means>(a, opmath_t(0), opmath_t(0), sr, sg);
   st.mean_r = sr * a.inv_n_real;
   st.mean_g = sg * a.inv_n_fake;
   if (derivs) {
@@ -158,15 +158,15 @@ __device__ __forceinline__ RelStats<opmath_t<scalar_t>> block_relativistic_stats
 // 1-block grid and stats == nullptr, a relativistic Loss stage computes its means in-block.
 template <typename scalar_t, Stage S>
 __global__ void __launch_bounds__(kBlock, 4)
-    adversarial_reduce_kernel(LossArgs<scalar_t> a, opmath_t<scalar_t>* stats,
-                              opmath_t<scalar_t>* __restrict__ loss,
-                              opmath_t<scalar_t>* __restrict__ partials, unsigned* counter) {
-  using acc_t = opmath_t<scalar_t>;
-  acc_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
+    adversarial_reduce_kernel(LossArgs<scalar_t> a, at::opmath_type<scalar_t>* stats,
+                              at::opmath_type<scalar_t>* __restrict__ loss,
+                              at::opmath_type<scalar_t>* __restrict__ partials, unsigned* counter) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  opmath_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
   if (S != Stage::Means && a.relativistic) {
-    acc_t mean_r, mean_g;
+    opmath_t mean_r, mean_g;
     if (stats == nullptr) {  // single block: the means first, in-block
-      const RelStats<acc_t> st = block_relativistic_stats(a, /*derivs=*/false);
+      const RelStats<opmath_t> st = block_relativistic_stats(a, /*derivs=*/false);
       mean_r = st.mean_r;
       mean_g = st.mean_g;
     } else {
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(kBlock, 4)
     shift_r += mean_g;
     shift_g += mean_r;
   }
-  acc_t sr, sg;
+  opmath_t sr, sg;
   block_stage_sums<S>(a, shift_r, shift_g, sr, sg);
   if (gridDim.x > 1) {
     if (threadIdx.x == 0) {
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(kBlock, 4)
       partials[2 * blockIdx.x + 1] = sg;
     }
     if (!last_block(counter)) return;
-    acc_t r = 0, g = 0;
+    opmath_t r = 0, g = 0;
     for (int64_t b = threadIdx.x; b < gridDim.x; b += kBlock) {
       r += __ldcg(partials + 2 * b);
       g += __ldcg(partials + 2 * b + 1);
@@ -193,10 +193,10 @@ __global__ void __launch_bounds__(kBlock, 4)
     sg = block_sum<kBlock>(g);
   }
   if (threadIdx.x != 0) return;
-  const acc_t mean_r = a.use_real ? sr * a.inv_n_real : acc_t(0);
-  const acc_t mean_g = sg * a.inv_n_fake;
+  const opmath_t mean_r = a.use_real ? sr * a.inv_n_real : opmath_t(0);
+  const opmath_t mean_g = sg * a.inv_n_fake;
   if constexpr (S == Stage::Loss) {
-    acc_t value = a.term_fake.sign * mean_g + a.term_fake.constant;
+    opmath_t value = a.term_fake.sign * mean_g + a.term_fake.constant;
     if (a.use_real) value += a.term_real.sign * mean_r + a.term_real.constant;
     *loss = value;
   } else {
@@ -211,14 +211,14 @@ __global__ void __launch_bounds__(kBlock, 4)
 template <typename scalar_t>
 __device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
                                            scalar_t* __restrict__ out, int64_t n, int64_t lane,
-                                           int64_t team, Fn fn, opmath_t<scalar_t> gl,
-                                           opmath_t<scalar_t> scale, opmath_t<scalar_t> shift,
-                                           opmath_t<scalar_t> add) {
-  using acc_t = opmath_t<scalar_t>;
+                                           int64_t team, Fn fn, at::opmath_type<scalar_t> gl,
+                                           at::opmath_type<scalar_t> scale, at::opmath_type<scalar_t> shift,
+                                           at::opmath_type<scalar_t> add) {
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   with_fn(fn, [&](auto tag) {
     constexpr Fn F = decltype(tag)::value;
-    const auto grad = [&](acc_t v) {
+    const auto grad = [&](opmath_t v) {
       return static_cast<scalar_t>(gl * (scale * fn_deriv(F, v - shift) + add));
     };
     for_range<V>(
@@ -227,10 +227,10 @@ __device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
           const Pack<scalar_t> p = load_pack(x + k);
           Pack<scalar_t> y;
 #pragma unroll
-          for (int j = 0; j < V; ++j) y.v[j] = grad(static_cast<acc_t>(p.v[j]));
+          for (int j = 0; j < V; ++j) y.v[j] = grad(static_cast<opmath_t>(p.v[j]));
           store_pack(out + k, y);
         },
-        [&](int64_t k) { out[k] = grad(static_cast<acc_t>(x[k])); });
+        [&](int64_t k) { out[k] = grad(static_cast<opmath_t>(x[k])); });
   });
 }
 
@@ -239,17 +239,17 @@ __device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
 // stats == nullptr, a relativistic loss computes its statistics in-block first.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
-    adversarial_grad_kernel(LossArgs<scalar_t> a, const opmath_t<scalar_t>* __restrict__ grad_loss,
-                            const opmath_t<scalar_t>* __restrict__ stats,
+    adversarial_grad_kernel(LossArgs<scalar_t> a, const at::opmath_type<scalar_t>* __restrict__ grad_loss,
+                            const at::opmath_type<scalar_t>* __restrict__ stats,
                             scalar_t* __restrict__ grad_real, scalar_t* __restrict__ grad_fake,
                             int64_t n_grad_real) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
-  const acc_t gl = *grad_loss;
-  acc_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
-  acc_t add_r = 0, add_g = 0;
+  const opmath_t gl = *grad_loss;
+  opmath_t shift_r = a.term_real.shift, shift_g = a.term_fake.shift;
+  opmath_t add_r = 0, add_g = 0;
   if (a.relativistic) {
-    RelStats<acc_t> st;
+    RelStats<opmath_t> st;
     if (stats == nullptr) {
       st = block_relativistic_stats(a, /*derivs=*/true);
     } else {
@@ -313,19 +313,19 @@ int blocks_for(int64_t n, int vec, int64_t resident) {
 template <typename scalar_t>
 LossArgs<scalar_t> loss_args(const Plan& plan, const Tensor& real, const Tensor& fake,
                              bool single_block, int64_t resident) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   LossArgs<scalar_t> a{};
   a.use_real = plan.use_real;
   a.relativistic = plan.relativistic;
-  a.term_real = dev_term<acc_t>(plan.real);
-  a.term_fake = dev_term<acc_t>(plan.fake);
+  a.term_real = dev_term<opmath_t>(plan.real);
+  a.term_fake = dev_term<opmath_t>(plan.fake);
   a.fake = fake.const_data_ptr<scalar_t>();
   a.n_fake = fake.numel();
-  a.inv_n_fake = static_cast<acc_t>(1.0 / static_cast<double>(a.n_fake));
+  a.inv_n_fake = static_cast<opmath_t>(1.0 / static_cast<double>(a.n_fake));
   if (real.defined()) {
     a.real = real.const_data_ptr<scalar_t>();
     a.n_real = real.numel();
-    a.inv_n_real = static_cast<acc_t>(1.0 / static_cast<double>(a.n_real));
+    a.inv_n_real = static_cast<opmath_t>(1.0 / static_cast<double>(a.n_real));
   }
   constexpr int V = Vec<scalar_t>::size;
   if (single_block) {
@@ -345,8 +345,8 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
   const c10::cuda::CUDAGuard guard(fake_out.device());
   const Tensor fake = dense(fake_out);
   const Tensor real = plan.use_real ? dense(*real_out) : Tensor();
-  const auto acc = opmath_scalar_type(fake_out.scalar_type());
-  Tensor loss = at::empty({}, fake_out.options().dtype(acc));
+  const auto opmath = opmath_scalar_type(fake_out.scalar_type());
+  Tensor loss = at::empty({}, fake_out.options().dtype(opmath));
   const int64_t total = fake.numel() + (real.defined() ? real.numel() : 0);
   const bool single = total <= kSmall;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -354,20 +354,20 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
                                   "adversarial_loss", [&] {
-    using acc_t = opmath_t<scalar_t>;
+    using opmath_t = at::opmath_type<scalar_t>;
     const int64_t resident =
         resident_blocks(adversarial_reduce_kernel<scalar_t, Stage::Loss>, kBlock, device);
     const LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
     if (single) {
       adversarial_reduce_kernel<scalar_t, Stage::Loss><<<1, kBlock, 0, stream>>>(
-          args, nullptr, loss.mutable_data_ptr<acc_t>(), nullptr, nullptr);
+          args, nullptr, loss.mutable_data_ptr<opmath_t>(), nullptr, nullptr);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
     const int grid = args.blocks_real + args.blocks_fake;
     // One buffer: [4] statistics, then [2 * grid] partials; 2 counters in one memset.
-    Tensor work = at::empty({4 + 2 * grid}, fake.options().dtype(acc));
-    acc_t* stats = work.mutable_data_ptr<acc_t>();
+    Tensor work = at::empty({4 + 2 * grid}, fake.options().dtype(opmath));
+    opmath_t* stats = work.mutable_data_ptr<opmath_t>();
     Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
     C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
     unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
@@ -378,7 +378,7 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
       ++counter;
     }
     adversarial_reduce_kernel<scalar_t, Stage::Loss><<<grid, kBlock, 0, stream>>>(
-        args, stats, loss.mutable_data_ptr<acc_t>(), stats + 4, counter);
+        args, stats, loss.mutable_data_ptr<opmath_t>(), stats + 4, counter);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return loss;
@@ -400,9 +400,9 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
   check_adversarial_loss_grad(grad_loss, fake_out);
 
   const c10::cuda::CUDAGuard guard(fake_out.device());
-  const auto acc = opmath_scalar_type(fake_out.scalar_type());
+  const auto opmath = opmath_scalar_type(fake_out.scalar_type());
   // Stays on the device: the kernel reads it. A no-op (no launch) on the autograd path.
-  const Tensor gl = grad_loss.to(acc);
+  const Tensor gl = grad_loss.to(opmath);
   const Tensor fake = dense(fake_out);
   // v_r is read when the loss uses it; otherwise only its zero gradient is written.
   const Tensor real = real_out.has_value() ? dense(*real_out) : Tensor();
@@ -420,7 +420,7 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
                                   "adversarial_loss_backward", [&] {
-    using acc_t = opmath_t<scalar_t>;
+    using opmath_t = at::opmath_type<scalar_t>;
     const int64_t resident = resident_blocks(adversarial_grad_kernel<scalar_t>, kBlock, device);
     LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
     if (!plan.use_real && !single) {
@@ -433,12 +433,12 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
     scalar_t* grp = gr_buf.defined() ? gr_buf.mutable_data_ptr<scalar_t>() : nullptr;
     scalar_t* gfp = gf_buf.mutable_data_ptr<scalar_t>();
     const int64_t n_grad_real = real.defined() ? real.numel() : 0;
-    const acc_t* stats = nullptr;
+    const opmath_t* stats = nullptr;
     Tensor work;
     if (plan.relativistic && !single) {
       const int rgrid = args.blocks_real + args.blocks_fake;
-      work = at::empty({4 + 2 * rgrid}, fake.options().dtype(acc));
-      acc_t* s = work.mutable_data_ptr<acc_t>();
+      work = at::empty({4 + 2 * rgrid}, fake.options().dtype(opmath));
+      opmath_t* s = work.mutable_data_ptr<opmath_t>();
       Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
       C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
       unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
@@ -451,7 +451,7 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
       stats = s;
     }
     adversarial_grad_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        args, gl.const_data_ptr<acc_t>(), stats, grp, gfp, n_grad_real);
+        args, gl.const_data_ptr<opmath_t>(), stats, grp, gfp, n_grad_real);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   if (!gf_out.is_same(gf_buf)) gf_out.copy_(gf_buf);

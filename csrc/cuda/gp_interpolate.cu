@@ -39,29 +39,29 @@ __global__ void __launch_bounds__(kBlock)
     gp_interpolate_kernel(const scalar_t* __restrict__ real, const scalar_t* __restrict__ fake,
                           const eps_t* __restrict__ eps, int64_t eps_stride,
                           scalar_t* __restrict__ out, int64_t numel, Divider N, int phase) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   for_range<V, 2>(
       0, numel, static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x,
       static_cast<int64_t>(gridDim.x) * kBlock, phase,
       [&](int64_t k) {
         SampleCursor cur(k, N);
-        acc_t e = static_cast<acc_t>(eps[cur.i * eps_stride]);
+        opmath_t e = static_cast<opmath_t>(eps[cur.i * eps_stride]);
         const Pack<scalar_t> x = load_pack(real + k);
         const Pack<scalar_t> y = load_pack(fake + k);
         Pack<scalar_t> z;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          if (cur.step(N)) e = static_cast<acc_t>(eps[cur.i * eps_stride]);
-          z.v[j] = static_cast<scalar_t>(e * static_cast<acc_t>(x.v[j]) +
-                                         (acc_t(1) - e) * static_cast<acc_t>(y.v[j]));
+          if (cur.step(N)) e = static_cast<opmath_t>(eps[cur.i * eps_stride]);
+          z.v[j] = static_cast<scalar_t>(e * static_cast<opmath_t>(x.v[j]) +
+                                         (opmath_t(1) - e) * static_cast<opmath_t>(y.v[j]));
         }
         store_pack(out + k, z);
       },
       [&](int64_t k) {
-        const acc_t e = static_cast<acc_t>(eps[N.div(k) * eps_stride]);
-        out[k] = static_cast<scalar_t>(e * static_cast<acc_t>(real[k]) +
-                                       (acc_t(1) - e) * static_cast<acc_t>(fake[k]));
+        const opmath_t e = static_cast<opmath_t>(eps[N.div(k) * eps_stride]);
+        out[k] = static_cast<scalar_t>(e * static_cast<opmath_t>(real[k]) +
+                                       (opmath_t(1) - e) * static_cast<opmath_t>(fake[k]));
       });
 }
 
@@ -71,14 +71,14 @@ Tensor eps_for_kernel(const Tensor& eps, at::ScalarType dtype) {
   return eps.scalar_type() == dtype ? eps : eps.to(opmath_scalar_type(dtype));
 }
 
-// Runs `body(tag)` with tag a null `const eps_t*`, eps_t = scalar_t or opmath_t<scalar_t>,
+// Runs `body(tag)` with tag a null `const eps_t*`, eps_t = scalar_t or at::opmath_type<scalar_t>,
 // whichever `e` holds.
 template <typename scalar_t, typename Body>
 void with_eps_type(const Tensor& e, Body&& body) {
   if (e.scalar_type() == c10::CppTypeToScalarType<scalar_t>::value) {
     body(static_cast<const scalar_t*>(nullptr));
   } else {
-    body(static_cast<const opmath_t<scalar_t>*>(nullptr));
+    body(static_cast<const at::opmath_type<scalar_t>*>(nullptr));
   }
 }
 
@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(kBlock)
                     int64_t eps_stride, scalar_t* __restrict__ grad_real,
                     scalar_t* __restrict__ grad_fake, int64_t numel, Divider N, int phase,
                     unsigned char* __restrict__ zero_bytes, int64_t n_zero_bytes) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kBlock;
@@ -139,24 +139,24 @@ __global__ void __launch_bounds__(kBlock)
       0, numel, tid, stride, phase,
       [&](int64_t k) {
         SampleCursor cur(k, N);
-        acc_t e = static_cast<acc_t>(eps[cur.i * eps_stride]);
+        opmath_t e = static_cast<opmath_t>(eps[cur.i * eps_stride]);
         const Pack<scalar_t> x = load_pack(g + k);
         Pack<scalar_t> a, b;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          if (cur.step(N)) e = static_cast<acc_t>(eps[cur.i * eps_stride]);
-          const acc_t gj = static_cast<acc_t>(x.v[j]);
+          if (cur.step(N)) e = static_cast<opmath_t>(eps[cur.i * eps_stride]);
+          const opmath_t gj = static_cast<opmath_t>(x.v[j]);
           a.v[j] = static_cast<scalar_t>(e * gj);
-          b.v[j] = static_cast<scalar_t>((acc_t(1) - e) * gj);
+          b.v[j] = static_cast<scalar_t>((opmath_t(1) - e) * gj);
         }
         store_pack(grad_real + k, a);
         store_pack(grad_fake + k, b);
       },
       [&](int64_t k) {
-        const acc_t e = static_cast<acc_t>(eps[N.div(k) * eps_stride]);
-        const acc_t gj = static_cast<acc_t>(g[k]);
+        const opmath_t e = static_cast<opmath_t>(eps[N.div(k) * eps_stride]);
+        const opmath_t gj = static_cast<opmath_t>(g[k]);
         grad_real[k] = static_cast<scalar_t>(e * gj);
-        grad_fake[k] = static_cast<scalar_t>((acc_t(1) - e) * gj);
+        grad_fake[k] = static_cast<scalar_t>((opmath_t(1) - e) * gj);
       });
 }
 
@@ -175,14 +175,14 @@ struct BackwardPtrs {
 // Scales g for [start, end) of sample i and returns this thread's part of
 // sum g * (real - fake) over it.
 template <typename scalar_t, typename eps_t>
-__device__ __forceinline__ opmath_t<scalar_t> scale_and_reduce(
+__device__ __forceinline__ at::opmath_type<scalar_t> scale_and_reduce(
     const BackwardPtrs<scalar_t, eps_t>& p, int64_t i, int64_t start, int64_t end, int64_t lane,
     int64_t team, int phase) {
-  using acc_t = opmath_t<scalar_t>;
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
-  const acc_t e = static_cast<acc_t>(p.eps[i * p.eps_stride]);
-  const acc_t ce = acc_t(1) - e;
-  acc_t acc = 0;
+  const opmath_t e = static_cast<opmath_t>(p.eps[i * p.eps_stride]);
+  const opmath_t ce = opmath_t(1) - e;
+  opmath_t acc = 0;
   for_range<V, 1>(
       start, end, lane, team, phase,
       [&](int64_t k) {
@@ -192,19 +192,19 @@ __device__ __forceinline__ opmath_t<scalar_t> scale_and_reduce(
         Pack<scalar_t> a, b;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const acc_t gj = static_cast<acc_t>(x.v[j]);
+          const opmath_t gj = static_cast<opmath_t>(x.v[j]);
           a.v[j] = static_cast<scalar_t>(e * gj);
           b.v[j] = static_cast<scalar_t>(ce * gj);
-          acc += (static_cast<acc_t>(r.v[j]) - static_cast<acc_t>(f.v[j])) * gj;
+          acc += (static_cast<opmath_t>(r.v[j]) - static_cast<opmath_t>(f.v[j])) * gj;
         }
         store_pack(p.grad_real + k, a);
         store_pack(p.grad_fake + k, b);
       },
       [&](int64_t k) {
-        const acc_t gj = static_cast<acc_t>(p.g[k]);
+        const opmath_t gj = static_cast<opmath_t>(p.g[k]);
         p.grad_real[k] = static_cast<scalar_t>(e * gj);
         p.grad_fake[k] = static_cast<scalar_t>(ce * gj);
-        acc += (static_cast<acc_t>(p.real[k]) - static_cast<acc_t>(p.fake[k])) * gj;
+        acc += (static_cast<opmath_t>(p.real[k]) - static_cast<opmath_t>(p.fake[k])) * gj;
       });
   return acc;
 }
@@ -214,13 +214,13 @@ template <typename scalar_t, typename eps_t>
 __global__ void __launch_bounds__(kBlock)
     gp_backward_kernel(BackwardPtrs<scalar_t, eps_t> p, int64_t B, int64_t N, int team,
                        Divider P, int64_t chunk, int phase,
-                       opmath_t<scalar_t>* __restrict__ partials, unsigned* counters) {
-  using acc_t = opmath_t<scalar_t>;
+                       at::opmath_type<scalar_t>* __restrict__ partials, unsigned* counters) {
+  using opmath_t = at::opmath_type<scalar_t>;
   if (team <= kWarp) {
     // Team mode: a team of lanes owns each sample and writes its grad_eps directly.
     const TeamWalk t = team_walk(blockIdx.x, gridDim.x, threadIdx.x, team);
     for (int64_t i = t.first, w = t.warp_first; w < B; i += t.stride, w += t.stride) {
-      acc_t acc = 0;
+      opmath_t acc = 0;
       if (i < B) acc = scale_and_reduce(p, i, i * N, (i + 1) * N, t.lane, team, phase);
       acc = team_sum(acc, team);
       if (i < B && t.lane == 0) p.grad_eps[i] = static_cast<eps_t>(acc);
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t n_chunks = static_cast<int64_t>(P.d);
   for (int64_t u = blockIdx.x; u < B * n_chunks; u += gridDim.x) {
     const SplitChunk c = split_chunk(u, P, chunk, N);
-    acc_t sum = block_sum<kBlock>(
+    opmath_t sum = block_sum<kBlock>(
         scale_and_reduce(p, c.i, c.start, c.end, threadIdx.x, kBlock, phase));
     if (n_chunks > 1) {
       if (threadIdx.x == 0) partials[u] = sum;
@@ -293,7 +293,7 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(
     // Written in the dtype the kernel reads eps in; converted back only if eps had another.
     grad_eps = at::empty({B}, eps.options().dtype(e.scalar_type()));
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
-      using acc_t = opmath_t<scalar_t>;
+      using opmath_t = at::opmath_type<scalar_t>;
       with_eps_type<scalar_t>(e, [&](auto tag) {
         using eps_t = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
         BackwardPtrs<scalar_t, eps_t> p{};
@@ -321,7 +321,7 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(
         }
         kernel<<<plan.grid, kBlock, 0, stream>>>(
             p, B, N, plan.team, Divider(plan.P), plan.chunk, phase,
-            partials.defined() ? partials.mutable_data_ptr<acc_t>() : nullptr, counters);
+            partials.defined() ? partials.mutable_data_ptr<opmath_t>() : nullptr, counters);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
     });

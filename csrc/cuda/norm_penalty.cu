@@ -35,42 +35,42 @@ using at::Tensor;
 
 // ---- forward ------------------------------------------------------------------------------------
 
-template <typename acc_t>
+template <typename opmath_t>
 struct PenaltyArgs {
-  acc_t inv_scale;
-  acc_t target;
-  acc_t weight_over_b;  // weight / B, from the host: a division here would be a slow-path call
+  opmath_t inv_scale;
+  opmath_t target;
+  opmath_t weight_over_b;  // weight / B, from the host: a division here would be a slow-path call
   bool one_sided;
 };
 
-template <typename acc_t>
-__device__ __forceinline__ acc_t phi(acc_t n, const PenaltyArgs<acc_t>& a) {
-  acc_t d = n - a.target;
-  if (a.one_sided) d = d_max(d, acc_t(0));
+template <typename opmath_t>
+__device__ __forceinline__ opmath_t phi(opmath_t n, const PenaltyArgs<opmath_t>& a) {
+  opmath_t d = n - a.target;
+  if (a.one_sided) d = d_max(d, opmath_t(0));
   return d * d;
 }
 
 // The sum of squares of (inv_scale * g) over this thread's share of [start, end).
 template <typename scalar_t>
-__device__ __forceinline__ opmath_t<scalar_t> sum_squares(const scalar_t* __restrict__ g,
+__device__ __forceinline__ at::opmath_type<scalar_t> sum_squares(const scalar_t* __restrict__ g,
                                                           int64_t start, int64_t end,
                                                           int64_t lane, int64_t team, int phase,
-                                                          opmath_t<scalar_t> s) {
-  using acc_t = opmath_t<scalar_t>;
+                                                          at::opmath_type<scalar_t> s) {
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
-  acc_t acc = 0;
+  opmath_t acc = 0;
   for_range<V>(
       start, end, lane, team, phase,
       [&](int64_t k) {
         const Pack<scalar_t> x = load_pack(g + k);
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const acc_t v = s * static_cast<acc_t>(x.v[j]);
+          const opmath_t v = s * static_cast<opmath_t>(x.v[j]);
           acc += v * v;
         }
       },
       [&](int64_t k) {
-        const acc_t v = s * static_cast<acc_t>(g[k]);
+        const opmath_t v = s * static_cast<opmath_t>(g[k]);
         acc += v * v;
       });
   return acc;
@@ -82,22 +82,22 @@ __device__ __forceinline__ opmath_t<scalar_t> sum_squares(const scalar_t* __rest
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
     norm_penalty_kernel(const scalar_t* __restrict__ g, int64_t B, int64_t N, int team,
-                        Divider P, int64_t chunk, int phase, PenaltyArgs<opmath_t<scalar_t>> a,
-                        opmath_t<scalar_t>* __restrict__ norms,
-                        opmath_t<scalar_t>* __restrict__ loss,
-                        opmath_t<scalar_t>* __restrict__ partials,
-                        opmath_t<scalar_t>* __restrict__ sample_phi, unsigned* counters) {
-  using acc_t = opmath_t<scalar_t>;
-  const acc_t s = a.inv_scale;
+                        Divider P, int64_t chunk, int phase, PenaltyArgs<at::opmath_type<scalar_t>> a,
+                        at::opmath_type<scalar_t>* __restrict__ norms,
+                        at::opmath_type<scalar_t>* __restrict__ loss,
+                        at::opmath_type<scalar_t>* __restrict__ partials,
+                        at::opmath_type<scalar_t>* __restrict__ sample_phi, unsigned* counters) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const opmath_t s = a.inv_scale;
 
   if (team <= kWarp) {
     const TeamWalk t = team_walk(blockIdx.x, gridDim.x, threadIdx.x, team);
-    acc_t phi_sum = 0;
+    opmath_t phi_sum = 0;
     for (int64_t i = t.first, w = t.warp_first; w < B; i += t.stride, w += t.stride) {
-      acc_t acc = i < B ? sum_squares(g, i * N, (i + 1) * N, t.lane, team, phase, s) : acc_t(0);
+      opmath_t acc = i < B ? sum_squares(g, i * N, (i + 1) * N, t.lane, team, phase, s) : opmath_t(0);
       acc = team_sum(acc, team);
       if (i < B && t.lane == 0) {
-        const acc_t n = d_sqrt(acc);
+        const opmath_t n = d_sqrt(acc);
         norms[i] = n;
         phi_sum += phi(n, a);
       }
@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kBlock)
     phi_sum = block_sum<kBlock>(phi_sum);
     if (threadIdx.x == 0) partials[blockIdx.x] = phi_sum;
     if (!last_block(counters)) return;
-    acc_t total = 0;
+    opmath_t total = 0;
     for (int64_t b = threadIdx.x; b < gridDim.x; b += kBlock) total += __ldcg(partials + b);
     total = block_sum<kBlock>(total);
     if (threadIdx.x == 0) *loss = a.weight_over_b * total;
@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t n_chunks = static_cast<int64_t>(P.d);
   for (int64_t u = blockIdx.x; u < B * n_chunks; u += gridDim.x) {
     const SplitChunk c = split_chunk(u, P, chunk, N);
-    acc_t sq = block_sum<kBlock>(sum_squares(g, c.start, c.end, threadIdx.x, kBlock, phase, s));
+    opmath_t sq = block_sum<kBlock>(sum_squares(g, c.start, c.end, threadIdx.x, kBlock, phase, s));
     if (n_chunks > 1) {
       if (threadIdx.x == 0) partials[u] = sq;
       if (!last_arrival(counters + c.i, static_cast<unsigned>(n_chunks))) continue;
@@ -130,12 +130,12 @@ __global__ void __launch_bounds__(kBlock)
       sq = block_sum<kBlock>(sq);
     }
     if (threadIdx.x == 0) {
-      const acc_t n = d_sqrt(sq);
+      const opmath_t n = d_sqrt(sq);
       norms[c.i] = n;
       sample_phi[c.i] = phi(n, a);
     }
     if (!last_arrival(counters + B, static_cast<unsigned>(B))) continue;
-    acc_t phi_sum = 0;
+    opmath_t phi_sum = 0;
     for (int64_t i = threadIdx.x; i < B; i += kBlock) phi_sum += __ldcg(sample_phi + i);
     phi_sum = block_sum<kBlock>(phi_sum);
     if (threadIdx.x == 0) *loss = a.weight_over_b * phi_sum;
@@ -148,10 +148,10 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
   check_norm_penalty(grad, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
-  const auto acc = opmath_scalar_type(grad.scalar_type());
+  const auto opmath = opmath_scalar_type(grad.scalar_type());
   const int64_t B = grad.size(0), N = grad.numel() / B;
-  Tensor norms = at::empty({B}, grad.options().dtype(acc));
-  Tensor loss = at::empty({}, grad.options().dtype(acc));
+  Tensor norms = at::empty({B}, grad.options().dtype(opmath));
+  Tensor loss = at::empty({}, grad.options().dtype(opmath));
   if (N == 0) {
     // Every norm is 0: the loss is weight * phi(-target), the mean of B equal terms.
     norms.zero_();
@@ -164,26 +164,26 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
-    using acc_t = opmath_t<scalar_t>;
+    using opmath_t = at::opmath_type<scalar_t>;
     const auto kernel = norm_penalty_kernel<scalar_t>;
     const SamplePlan plan = plan_samples(B, N, Vec<scalar_t>::size,
                                          resident_blocks(kernel, kBlock, grad.device().index()));
     // One buffer: the partials, then (split mode) the B values of phi.
     const int64_t n_partials = plan.split() ? (plan.P > 1 ? B * plan.P : 0) : plan.grid;
-    Tensor work = at::empty({n_partials + (plan.split() ? B : 0)}, grad.options().dtype(acc));
-    acc_t* partials = work.mutable_data_ptr<acc_t>();
+    Tensor work = at::empty({n_partials + (plan.split() ? B : 0)}, grad.options().dtype(opmath));
+    opmath_t* partials = work.mutable_data_ptr<opmath_t>();
     Tensor counter_holder;
     unsigned* counters = nullptr;
     if (plan.grid > 1 || plan.split()) {
       counters = zeroed_counters(counter_holder, plan.split() ? B + 1 : 1, grad, stream);
     }
-    const PenaltyArgs<acc_t> args{static_cast<acc_t>(inv_scale), static_cast<acc_t>(target),
-                                  static_cast<acc_t>(weight / static_cast<double>(B)),
+    const PenaltyArgs<opmath_t> args{static_cast<opmath_t>(inv_scale), static_cast<opmath_t>(target),
+                                  static_cast<opmath_t>(weight / static_cast<double>(B)),
                                   one_sided};
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     kernel<<<plan.grid, kBlock, 0, stream>>>(
         gp, B, N, plan.team, Divider(plan.P), plan.chunk, phase_of(gp), args,
-        norms.mutable_data_ptr<acc_t>(), loss.mutable_data_ptr<acc_t>(), partials,
+        norms.mutable_data_ptr<opmath_t>(), loss.mutable_data_ptr<opmath_t>(), partials,
         partials + n_partials, counters);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -192,35 +192,35 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
 
 // ---- backward -----------------------------------------------------------------------------------
 
-template <typename acc_t>
+template <typename opmath_t>
 struct BackwardArgs {
-  const acc_t* __restrict__ grad_loss;   // 0-dim, on the device
-  const acc_t* __restrict__ norms;       // [B], element stride norms_stride
-  const acc_t* __restrict__ grad_norms;  // [B] or nullptr, element stride gn_stride (0 if expanded)
+  const opmath_t* __restrict__ grad_loss;   // 0-dim, on the device
+  const opmath_t* __restrict__ norms;       // [B], element stride norms_stride
+  const opmath_t* __restrict__ grad_norms;  // [B] or nullptr, element stride gn_stride (0 if expanded)
   int64_t norms_stride;
   int64_t gn_stride;
-  acc_t weight_over_b;  // weight / B
-  acc_t target;
-  acc_t inv_scale_sq;
+  opmath_t weight_over_b;  // weight / B
+  opmath_t target;
+  opmath_t inv_scale_sq;
   bool one_sided;
   bool target_zero;
 };
 
 // inv_scale^2 * c_i / n_i of sample i (0 on a zero row).
-template <typename acc_t>
-__device__ __forceinline__ acc_t sample_coef(int64_t i, acc_t loss_coef,
-                                             const BackwardArgs<acc_t>& a) {
-  const acc_t n = a.norms[i * a.norms_stride];
-  const acc_t inv_n = n == acc_t(0) ? acc_t(0) : reciprocal(n);
-  acc_t ratio;  // phi'(n - target) / n
+template <typename opmath_t>
+__device__ __forceinline__ opmath_t sample_coef(int64_t i, opmath_t loss_coef,
+                                             const BackwardArgs<opmath_t>& a) {
+  const opmath_t n = a.norms[i * a.norms_stride];
+  const opmath_t inv_n = n == opmath_t(0) ? opmath_t(0) : reciprocal(n);
+  opmath_t ratio;  // phi'(n - target) / n
   if (a.target_zero && isfinite(n)) {
-    ratio = acc_t(2);  // phi'(n) / n = 2n / n, exactly, even at n = 0
+    ratio = opmath_t(2);  // phi'(n) / n = 2n / n, exactly, even at n = 0
   } else {
-    acc_t d = n - a.target;
-    if (a.one_sided) d = d_max(d, acc_t(0));
-    ratio = acc_t(2) * d * inv_n;
+    opmath_t d = n - a.target;
+    if (a.one_sided) d = d_max(d, opmath_t(0));
+    ratio = opmath_t(2) * d * inv_n;
   }
-  acc_t c = loss_coef * ratio;
+  opmath_t c = loss_coef * ratio;
   if (a.grad_norms != nullptr) c += a.grad_norms[i * a.gn_stride] * inv_n;
   return a.inv_scale_sq * c;
 }
@@ -231,28 +231,28 @@ template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
     norm_penalty_backward_kernel(const scalar_t* __restrict__ g, scalar_t* __restrict__ out,
                                  int64_t numel, Divider N, int phase,
-                                 BackwardArgs<opmath_t<scalar_t>> a) {
-  using acc_t = opmath_t<scalar_t>;
+                                 BackwardArgs<at::opmath_type<scalar_t>> a) {
+  using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
-  const acc_t loss_coef = *a.grad_loss * a.weight_over_b;
+  const opmath_t loss_coef = *a.grad_loss * a.weight_over_b;
   for_range<V, 2>(
       0, numel, static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x,
       static_cast<int64_t>(gridDim.x) * kBlock, phase,
       [&](int64_t k) {
         SampleCursor cur(k, N);
-        acc_t c = sample_coef(cur.i, loss_coef, a);
+        opmath_t c = sample_coef(cur.i, loss_coef, a);
         const Pack<scalar_t> x = load_pack(g + k);
         Pack<scalar_t> y;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
           if (cur.step(N)) c = sample_coef(cur.i, loss_coef, a);
-          y.v[j] = static_cast<scalar_t>(c * static_cast<acc_t>(x.v[j]));
+          y.v[j] = static_cast<scalar_t>(c * static_cast<opmath_t>(x.v[j]));
         }
         store_pack(out + k, y);
       },
       [&](int64_t k) {
-        const acc_t c = sample_coef(N.div(k), loss_coef, a);
-        out[k] = static_cast<scalar_t>(c * static_cast<acc_t>(g[k]));
+        const opmath_t c = sample_coef(N.div(k), loss_coef, a);
+        out[k] = static_cast<scalar_t>(c * static_cast<opmath_t>(g[k]));
       });
 }
 
@@ -263,7 +263,7 @@ Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<T
   check_norm_penalty_backward(grad_loss, grad_norms, grad, norms, target, weight, inv_scale);
 
   const c10::cuda::CUDAGuard guard(grad.device());
-  const auto acc = opmath_scalar_type(grad.scalar_type());
+  const auto opmath = opmath_scalar_type(grad.scalar_type());
   const int64_t B = grad.size(0), N = grad.numel() / B;
   Tensor out = at::empty_like(grad);
   if (N == 0) return out;
@@ -272,22 +272,22 @@ Tensor norm_penalty_backward_cuda(const Tensor& grad_loss, const std::optional<T
   const Tensor g = in_layout_of(grad, work);
   // Already in the accumulation dtype on the autograd path, so these are no-ops (no launch);
   // strides are passed to the kernel, so an expanded grad_norms is read without a copy.
-  const Tensor gl = grad_loss.to(acc);
-  const Tensor n = norms.to(acc);
-  const Tensor gn = grad_norms.has_value() ? grad_norms->to(acc) : Tensor();
+  const Tensor gl = grad_loss.to(opmath);
+  const Tensor n = norms.to(opmath);
+  const Tensor gn = grad_norms.has_value() ? grad_norms->to(opmath) : Tensor();
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
-    using acc_t = opmath_t<scalar_t>;
-    BackwardArgs<acc_t> args{};
-    args.grad_loss = gl.const_data_ptr<acc_t>();
-    args.norms = n.const_data_ptr<acc_t>();
+    using opmath_t = at::opmath_type<scalar_t>;
+    BackwardArgs<opmath_t> args{};
+    args.grad_loss = gl.const_data_ptr<opmath_t>();
+    args.norms = n.const_data_ptr<opmath_t>();
     args.norms_stride = n.stride(0);
-    args.grad_norms = gn.defined() ? gn.const_data_ptr<acc_t>() : nullptr;
+    args.grad_norms = gn.defined() ? gn.const_data_ptr<opmath_t>() : nullptr;
     args.gn_stride = gn.defined() ? gn.stride(0) : 0;
-    args.weight_over_b = static_cast<acc_t>(weight / static_cast<double>(B));
-    args.target = static_cast<acc_t>(target);
-    args.inv_scale_sq = static_cast<acc_t>(inv_scale * inv_scale);
+    args.weight_over_b = static_cast<opmath_t>(weight / static_cast<double>(B));
+    args.target = static_cast<opmath_t>(target);
+    args.inv_scale_sq = static_cast<opmath_t>(inv_scale * inv_scale);
     args.one_sided = one_sided;
     args.target_zero = target == 0;
     const scalar_t* gp = g.const_data_ptr<scalar_t>();

@@ -79,10 +79,6 @@ inline unsigned* zeroed_counters(at::Tensor& holder, int64_t n, const at::Tensor
   return reinterpret_cast<unsigned*>(holder.data_ptr<int>());
 }
 
-inline at::ScalarType opmath_scalar_type(at::ScalarType t) {
-  return t == at::kDouble ? at::kDouble : at::kFloat;
-}
-
 // ---- device side --------------------------------------------------------------------------------
 
 // Elements of T in one 16-byte (128-bit) load or store.

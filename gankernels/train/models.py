@@ -8,7 +8,7 @@ sample's output depends on the rest of the batch (WGAN-GP section 4). An "autoen
 (BEGAN) maps x to a reconstruction of x's shape. The generator may be wider than the critic
 (`generator_hidden`): on the toy sets its width limits how tight the modes get, while a wider
 critic costs more (five penalised steps per generator step) and gains nothing (see
-`gankernels.train.trainer.default_preset`).
+`gankernels.train.config.default_preset`).
 """
 
 from __future__ import annotations

@@ -146,8 +146,9 @@ def flat_workspace(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(like, dtype=out.dtype)
 
 
-def acc_dtype(dtype: torch.dtype):
-    """The Triton accumulation type: float64 for float64 tensors, float32 otherwise."""
+def triton_opmath(dtype: torch.dtype):
+    """The accumulation ("opmath") type as a Triton dtype: float64 for float64 tensors, float32
+    otherwise (reference.opmath_dtype's choice)."""
     return tl.float64 if dtype == torch.float64 else tl.float32
 
 

@@ -28,12 +28,12 @@ from ..ops.registry import attach_autograd
 from ..reference import F_DIVERGENCES
 from ._common import (
     INTERPRETED,
-    acc_dtype,
     define,
     flat_workspace,
     is_dense,
     launchable,
     next_pow2,
+    triton_opmath,
 )
 
 # Elementwise functions F(v) (derivative in the comment); p is the least-squares label.
@@ -85,7 +85,7 @@ MAX_BLOCK = 1024 if not INTERPRETED else 1 << 14
 
 
 @triton.jit
-def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
+def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
     """F(v), or F'(v) when DERIV, for one function code of the table above."""
     if F == ZERO:
         out = tl.zeros_like(v)
@@ -110,26 +110,26 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
                 d == 0.0, e, tl.log(w) * (e / tl.where(d == 0.0, 1.0, d))
             )
             if F == JS_G:
-                out = tl.full([], LOG2, ACC) - sp
+                out = tl.full([], LOG2, OPMATH) - sp
             elif F == JS_FS:
-                out = sp - tl.full([], LOG2, ACC)
+                out = sp - tl.full([], LOG2, OPMATH)
             else:
                 out = sp
     elif F == LIN:
         if DERIV:
-            out = tl.full(v.shape, 1.0, ACC)
+            out = tl.full(v.shape, 1.0, OPMATH)
         else:
             out = v
     elif F == RELU_1M:
         t = 1.0 - v
         if DERIV:
-            out = tl.where(t > 0.0, -1.0, 0.0).to(ACC)
+            out = tl.where(t > 0.0, -1.0, 0.0).to(OPMATH)
         else:
             out = tl.maximum(t, 0.0)
     elif F == RELU_1P:
         t = 1.0 + v
         if DERIV:
-            out = tl.where(t > 0.0, 1.0, 0.0).to(ACC)
+            out = tl.where(t > 0.0, 1.0, 0.0).to(OPMATH)
         else:
             out = tl.maximum(t, 0.0)
     elif F == HALF_SQ:
@@ -158,7 +158,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
                 out = -ex
         else:
             em1 = ex - 1.0
-            if ACC == tl.float32:
+            if OPMATH == tl.float32:
                 # e^x - 1 cancels near 0 in float32: its Taylor series to x^9 / 9! there.
                 q = x * (1.0 / 362880) + 1.0 / 40320
                 q = (((q * x + 1.0 / 5040) * x + 1.0 / 720) * x + 1.0 / 120) * x + 1.0 / 24
@@ -173,7 +173,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
         a = tl.abs(v)
         e = tl.exp(-2.0 * a)
         t = (1.0 - e) / (1.0 + e)
-        if ACC == tl.float32:
+        if OPMATH == tl.float32:
             # which cancels near 0 in float32: Cephes' odd polynomial below |v| = 0.625.
             z = a * a
             q = (-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2
@@ -187,7 +187,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, ACC: tl.constexpr):
         out = tl.exp(v - 1.0)
     elif F == LIN_M1:
         if DERIV:
-            out = tl.full(v.shape, 1.0, ACC)
+            out = tl.full(v.shape, 1.0, OPMATH)
         else:
             out = v - 1.0
     else:  # PEARSON
@@ -210,15 +210,15 @@ def _side_sum(
     SIGN: tl.constexpr,
     DERIV: tl.constexpr,
     BLOCK: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """sum of SIGN * F(v - shift) (or of its derivative) over blocks start, start + step, ..."""
-    acc = tl.zeros([BLOCK], ACC)
+    acc = tl.zeros([BLOCK], OPMATH)
     for blk in range(start, tl.cdiv(n, BLOCK), step):
         offs = tl.cast(blk, tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
-        v = tl.load(ptr + offs, mask=mask, other=0.0).to(ACC) - shift
-        acc += tl.where(mask, _term(v, p, F, DERIV, ACC), 0.0)
+        v = tl.load(ptr + offs, mask=mask, other=0.0).to(OPMATH) - shift
+        acc += tl.where(mask, _term(v, p, F, DERIV, OPMATH), 0.0)
     return SIGN * tl.sum(acc, axis=0)
 
 
@@ -237,14 +237,14 @@ def _side_grad(
     F: tl.constexpr,
     SIGN: tl.constexpr,
     BLOCK: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """out = coef * (SIGN * F'(v - shift) + extra) over blocks start, start + step, ... < stop."""
     for blk in range(start, stop, step):
         offs = tl.cast(blk, tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
-        v = tl.load(ptr + offs, mask=mask, other=0.0).to(ACC) - shift
-        g = coef * (SIGN * _term(v, p, F, True, ACC) + extra)
+        v = tl.load(ptr + offs, mask=mask, other=0.0).to(OPMATH) - shift
+        g = coef * (SIGN * _term(v, p, F, True, OPMATH) + extra)
         tl.store(out_ptr + offs, g.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -269,25 +269,25 @@ def _small_kernel(
     REL: tl.constexpr,
     BACKWARD: tl.constexpr,
     BLOCK: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """The whole loss (or its gradient) in one program, for outputs of a few blocks."""
-    ix = tl.full([], inv_nx, ACC)
-    iy = tl.full([], inv_ny, ACC)
-    px = tl.full([], p_x, ACC)
-    py = tl.full([], p_y, ACC)
-    m_x = tl.zeros([], ACC)
-    m_y = tl.zeros([], ACC)
+    ix = tl.full([], inv_nx, OPMATH)
+    iy = tl.full([], inv_ny, OPMATH)
+    px = tl.full([], p_x, OPMATH)
+    py = tl.full([], p_y, OPMATH)
+    m_x = tl.zeros([], OPMATH)
+    m_y = tl.zeros([], OPMATH)
     if REL:
-        m_x = _side_sum(x_ptr, n_x, m_x, px, 0, 1, LIN, 1, False, BLOCK, ACC) * ix
-        m_y = _side_sum(y_ptr, n_y, m_y, py, 0, 1, LIN, 1, False, BLOCK, ACC) * iy
+        m_x = _side_sum(x_ptr, n_x, m_x, px, 0, 1, LIN, 1, False, BLOCK, OPMATH) * ix
+        m_y = _side_sum(y_ptr, n_y, m_y, py, 0, 1, LIN, 1, False, BLOCK, OPMATH) * iy
     if BACKWARD:
-        extra_x = tl.zeros([], ACC)
-        extra_y = tl.zeros([], ACC)
+        extra_x = tl.zeros([], OPMATH)
+        extra_y = tl.zeros([], OPMATH)
         if REL:
-            extra_y = -_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, True, BLOCK, ACC) * ix
-            extra_x = -_side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, True, BLOCK, ACC) * iy
-        gl = tl.load(gl_ptr).to(ACC)
+            extra_y = -_side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, True, BLOCK, OPMATH) * ix
+            extra_x = -_side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, True, BLOCK, OPMATH) * iy
+        gl = tl.load(gl_ptr).to(OPMATH)
         _side_grad(
             x_ptr,
             gx_ptr,
@@ -302,7 +302,7 @@ def _small_kernel(
             FX,
             SX,
             BLOCK,
-            ACC,
+            OPMATH,
         )
         _side_grad(
             y_ptr,
@@ -318,12 +318,12 @@ def _small_kernel(
             FY,
             SY,
             BLOCK,
-            ACC,
+            OPMATH,
         )
     else:
         loss = (
-            _side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, False, BLOCK, ACC) * ix
-            + _side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, False, BLOCK, ACC) * iy
+            _side_sum(x_ptr, n_x, m_y, px, 0, 1, FX, SX, False, BLOCK, OPMATH) * ix
+            + _side_sum(y_ptr, n_y, m_x, py, 0, 1, FY, SY, False, BLOCK, OPMATH) * iy
         )
         tl.store(out_ptr, loss)
 
@@ -346,17 +346,21 @@ def _partial_kernel(
     SHIFTED: tl.constexpr,
     NPROG,
     BLOCK: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """Per-program partial sums of both sides, over a grid-stride set of blocks."""
     pid = tl.program_id(0)
-    m_x = tl.zeros([], ACC)
-    m_y = tl.zeros([], ACC)
+    m_x = tl.zeros([], OPMATH)
+    m_y = tl.zeros([], OPMATH)
     if SHIFTED:
-        m_x = tl.load(stats_ptr).to(ACC)
-        m_y = tl.load(stats_ptr + 1).to(ACC)
-    s_x = _side_sum(x_ptr, n_x, m_y, tl.full([], p_x, ACC), pid, NPROG, FX, SX, DERIV, BLOCK, ACC)
-    s_y = _side_sum(y_ptr, n_y, m_x, tl.full([], p_y, ACC), pid, NPROG, FY, SY, DERIV, BLOCK, ACC)
+        m_x = tl.load(stats_ptr).to(OPMATH)
+        m_y = tl.load(stats_ptr + 1).to(OPMATH)
+    s_x = _side_sum(
+        x_ptr, n_x, m_y, tl.full([], p_x, OPMATH), pid, NPROG, FX, SX, DERIV, BLOCK, OPMATH
+    )
+    s_y = _side_sum(
+        y_ptr, n_y, m_x, tl.full([], p_y, OPMATH), pid, NPROG, FY, SY, DERIV, BLOCK, OPMATH
+    )
     tl.store(part_ptr + 2 * pid, s_x)
     tl.store(part_ptr + 2 * pid + 1, s_y)
 
@@ -370,15 +374,15 @@ def _combine_kernel(
     inv_ny: tl.float64,
     COMBINE: tl.constexpr,
     BLOCK_P: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """Adds the partials in a fixed order: out = [mean_x + mean_y] or [mean_x, mean_y]."""
     offs = tl.arange(0, BLOCK_P)
     mask = offs < NPROG
     s_x = tl.sum(tl.load(part_ptr + 2 * offs, mask=mask, other=0.0), axis=0)
     s_y = tl.sum(tl.load(part_ptr + 2 * offs + 1, mask=mask, other=0.0), axis=0)
-    s_x = s_x * tl.full([], inv_nx, ACC)
-    s_y = s_y * tl.full([], inv_ny, ACC)
+    s_x = s_x * tl.full([], inv_nx, OPMATH)
+    s_y = s_y * tl.full([], inv_ny, OPMATH)
     if COMBINE:
         tl.store(out_ptr, s_x + s_y)
     else:
@@ -407,36 +411,36 @@ def _grad_kernel(
     SY: tl.constexpr,
     REL: tl.constexpr,
     BLOCK: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     """One block of either side's gradient per program; stats = [m_X, m_Y, A_X, S_Y]."""
     pid = tl.program_id(0)
-    gl = tl.load(gl_ptr).to(ACC)
-    m_x = tl.zeros([], ACC)
-    m_y = tl.zeros([], ACC)
-    extra_x = tl.zeros([], ACC)
-    extra_y = tl.zeros([], ACC)
+    gl = tl.load(gl_ptr).to(OPMATH)
+    m_x = tl.zeros([], OPMATH)
+    m_y = tl.zeros([], OPMATH)
+    extra_x = tl.zeros([], OPMATH)
+    extra_y = tl.zeros([], OPMATH)
     if REL:
-        m_x = tl.load(stats_ptr).to(ACC)
-        m_y = tl.load(stats_ptr + 1).to(ACC)
-        extra_y = -tl.load(stats_ptr + 2).to(ACC)
-        extra_x = -tl.load(stats_ptr + 3).to(ACC)
+        m_x = tl.load(stats_ptr).to(OPMATH)
+        m_y = tl.load(stats_ptr + 1).to(OPMATH)
+        extra_y = -tl.load(stats_ptr + 2).to(OPMATH)
+        extra_x = -tl.load(stats_ptr + 3).to(OPMATH)
     if pid < blocks_x:
         _side_grad(
             x_ptr,
             gx_ptr,
             n_x,
             m_y,
-            tl.full([], p_x, ACC),
+            tl.full([], p_x, OPMATH),
             extra_x,
-            gl * tl.full([], inv_nx, ACC),
+            gl * tl.full([], inv_nx, OPMATH),
             pid,
             1,
             pid + 1,
             FX,
             SX,
             BLOCK,
-            ACC,
+            OPMATH,
         )
     else:
         _side_grad(
@@ -444,16 +448,16 @@ def _grad_kernel(
             gy_ptr,
             n_y,
             m_x,
-            tl.full([], p_y, ACC),
+            tl.full([], p_y, OPMATH),
             extra_y,
-            gl * tl.full([], inv_ny, ACC),
+            gl * tl.full([], inv_ny, OPMATH),
             pid - blocks_x,
             1,
             pid - blocks_x + 1,
             FY,
             SY,
             BLOCK,
-            ACC,
+            OPMATH,
         )
 
 
@@ -527,7 +531,7 @@ def _forward(
         real_out, fake_out, kind, role, a, b, c, nonsaturating
     )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
-    acc = acc_dtype(fake_out.dtype)
+    acc = triton_opmath(fake_out.dtype)
     loss = fake_out.new_empty((), dtype=opmath)
     y = _flat(y)
     x = _flat(x) if x is not None else y  # never read when x is unused: n_x = 0
@@ -559,7 +563,7 @@ def _forward(
             REL=rel,
             BACKWARD=False,
             BLOCK=block,
-            ACC=acc,
+            OPMATH=acc,
             num_warps=_warps(block),
         )
         return loss
@@ -583,7 +587,7 @@ def _forward(
             SHIFTED=False,
             NPROG=programs,
             BLOCK=block,
-            ACC=acc,
+            OPMATH=acc,
             num_warps=_warps(block),
         )
         wrap_triton(_combine_kernel)[(1,)](
@@ -594,7 +598,7 @@ def _forward(
             inv_y,
             COMBINE=False,
             BLOCK_P=MAX_PROGRAMS,
-            ACC=acc,
+            OPMATH=acc,
             num_warps=4,
         )
     wrap_triton(_partial_kernel)[(programs,)](
@@ -614,7 +618,7 @@ def _forward(
         SHIFTED=rel,
         NPROG=programs,
         BLOCK=block,
-        ACC=acc,
+        OPMATH=acc,
         num_warps=_warps(block),
     )
     wrap_triton(_combine_kernel)[(1,)](
@@ -625,7 +629,7 @@ def _forward(
         inv_y,
         COMBINE=True,
         BLOCK_P=MAX_PROGRAMS,
-        ACC=acc,
+        OPMATH=acc,
         num_warps=4,
     )
     return loss
@@ -661,7 +665,7 @@ def _backward(
         real_out, fake_out, kind, role, a, b, c, nonsaturating
     )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
-    acc = acc_dtype(fake_out.dtype)
+    acc = triton_opmath(fake_out.dtype)
     y = _flat(y_in)
     gy_out = torch.empty_like(y_in)
     gy = flat_workspace(gy_out, y)
@@ -698,7 +702,7 @@ def _backward(
                 REL=rel,
                 BACKWARD=True,
                 BLOCK=block,
-                ACC=acc,
+                OPMATH=acc,
                 num_warps=_warps(block),
             )
         else:
@@ -722,7 +726,7 @@ def _backward(
                     SHIFTED=False,
                     NPROG=programs,
                     BLOCK=block,
-                    ACC=acc,
+                    OPMATH=acc,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
@@ -733,7 +737,7 @@ def _backward(
                     inv_y,
                     COMBINE=False,
                     BLOCK_P=MAX_PROGRAMS,
-                    ACC=acc,
+                    OPMATH=acc,
                     num_warps=4,
                 )
                 wrap_triton(_partial_kernel)[(programs,)](
@@ -753,7 +757,7 @@ def _backward(
                     SHIFTED=True,
                     NPROG=programs,
                     BLOCK=block,
-                    ACC=acc,
+                    OPMATH=acc,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
@@ -764,7 +768,7 @@ def _backward(
                     inv_y,
                     COMBINE=False,
                     BLOCK_P=MAX_PROGRAMS,
-                    ACC=acc,
+                    OPMATH=acc,
                     num_warps=4,
                 )
             blocks_x = triton.cdiv(n_x, block)
@@ -788,7 +792,7 @@ def _backward(
                 SY=sy,
                 REL=rel,
                 BLOCK=block,
-                ACC=acc,
+                OPMATH=acc,
                 num_warps=_warps(block),
             )
     if gy is not gy_out:

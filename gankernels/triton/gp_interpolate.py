@@ -19,13 +19,13 @@ from torch.library import wrap_triton
 
 from ..ops.registry import attach_autograd
 from ._common import (
-    acc_dtype,
     conform_rows,
     define,
     launchable,
     row_tiling,
     rows_of,
     rows_workspace,
+    triton_opmath,
     warps_for,
 )
 
@@ -45,18 +45,18 @@ def _gp_forward_kernel(
     ITERS,
     ROWS: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
-    e = tl.load(eps_ptr + rows * eps_stride, mask=row_mask).to(ACC)[:, None]
+    e = tl.load(eps_ptr + rows * eps_stride, mask=row_mask).to(OPMATH)[:, None]
     col0 = tl.program_id(1) * ITERS * BLOCK_N
     for k in range(ITERS):
         cols = col0 + k * BLOCK_N + tl.arange(0, BLOCK_N)
         mask = row_mask[:, None] & (cols < N)[None, :]
-        r = tl.load(real_ptr + rows[:, None] * real_rs + cols[None, :], mask=mask).to(ACC)
-        f = tl.load(fake_ptr + rows[:, None] * fake_rs + cols[None, :], mask=mask).to(ACC)
+        r = tl.load(real_ptr + rows[:, None] * real_rs + cols[None, :], mask=mask).to(OPMATH)
+        f = tl.load(fake_ptr + rows[:, None] * fake_rs + cols[None, :], mask=mask).to(OPMATH)
         x = e * r + (1.0 - e) * f
         tl.store(
             out_ptr + rows[:, None] * out_rs + cols[None, :],
@@ -86,36 +86,36 @@ def _gp_backward_kernel(
     HAS_EPS: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
-    e = tl.load(eps_ptr + rows * eps_stride, mask=row_mask).to(ACC)[:, None]
+    e = tl.load(eps_ptr + rows * eps_stride, mask=row_mask).to(OPMATH)[:, None]
     col0 = tl.program_id(1) * ITERS * BLOCK_N
-    acc = tl.zeros([ROWS, BLOCK_N], ACC)
+    acc = tl.zeros([ROWS, BLOCK_N], OPMATH)
     for k in range(ITERS):
         cols = col0 + k * BLOCK_N + tl.arange(0, BLOCK_N)
         mask = row_mask[:, None] & (cols < N)[None, :]
-        g = tl.load(grad_ptr + rows[:, None] * grad_rs + cols[None, :], mask=mask).to(ACC)
+        g = tl.load(grad_ptr + rows[:, None] * grad_rs + cols[None, :], mask=mask).to(OPMATH)
         out = rows[:, None] * out_rs + cols[None, :]
         tl.store(gr_ptr + out, (e * g).to(gr_ptr.dtype.element_ty), mask=mask)
         tl.store(gf_ptr + out, ((1.0 - e) * g).to(gf_ptr.dtype.element_ty), mask=mask)
         if HAS_EPS:
-            r = tl.load(real_ptr + rows[:, None] * real_rs + cols[None, :], mask=mask).to(ACC)
-            f = tl.load(fake_ptr + rows[:, None] * fake_rs + cols[None, :], mask=mask).to(ACC)
+            r = tl.load(real_ptr + rows[:, None] * real_rs + cols[None, :], mask=mask).to(OPMATH)
+            f = tl.load(fake_ptr + rows[:, None] * fake_rs + cols[None, :], mask=mask).to(OPMATH)
             acc += (r - f) * g
     if HAS_EPS:
         tl.store(part_ptr + rows * NBLK + tl.program_id(1), tl.sum(acc, axis=1), mask=row_mask)
 
 
 @triton.jit
-def _row_sum_kernel(part_ptr, out_ptr, B, NBLK, BLOCK_B: tl.constexpr, ACC: tl.constexpr):
+def _row_sum_kernel(part_ptr, out_ptr, B, NBLK, BLOCK_B: tl.constexpr, OPMATH: tl.constexpr):
     """out_i = sum_k part[i, k], k in order: the deterministic second stage of a row reduction."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     mask = rows < B
     rows = rows.to(tl.int64)
-    total = tl.zeros([BLOCK_B], ACC)
+    total = tl.zeros([BLOCK_B], OPMATH)
     for k in range(NBLK):
         total += tl.load(part_ptr + rows * NBLK + k, mask=mask, other=0.0)
     tl.store(out_ptr + rows, total.to(out_ptr.dtype.element_ty), mask=mask)
@@ -145,7 +145,7 @@ def _forward(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch
             iters,
             ROWS=rows,
             BLOCK_N=block_n,
-            ACC=acc_dtype(real.dtype),
+            OPMATH=triton_opmath(real.dtype),
             num_warps=warps_for(rows * block_n),
         )
     if work is not out:
@@ -181,7 +181,7 @@ def _backward(
         fake = conform_rows(fake, work_r)
     else:
         real = fake = grad  # never read: HAS_EPS is off
-    acc = acc_dtype(grad.dtype)
+    acc = triton_opmath(grad.dtype)
     opmath = torch.float64 if grad.dtype == torch.float64 else torch.float32
     rows, block_n, iters, nblk = row_tiling(b, n)
     grad_eps = eps.new_zeros((b,)) if not has_eps else eps.new_empty((b,))
@@ -207,7 +207,7 @@ def _backward(
             HAS_EPS=has_eps,
             ROWS=rows,
             BLOCK_N=block_n,
-            ACC=acc,
+            OPMATH=acc,
             num_warps=warps_for(rows * block_n),
         )
         if has_eps:
@@ -217,7 +217,7 @@ def _backward(
                 b,
                 nblk,
                 BLOCK_B=1024,
-                ACC=acc,
+                OPMATH=acc,
                 num_warps=4,
             )
     if work_r is not grad_real:

@@ -21,7 +21,6 @@ from torch.library import wrap_triton
 
 from ..ops.registry import attach_autograd
 from ._common import (
-    acc_dtype,
     conform_rows,
     define,
     launchable,
@@ -29,6 +28,7 @@ from ._common import (
     rows_of,
     rows_workspace,
     sample_key,
+    triton_opmath,
     warps_for,
 )
 
@@ -47,18 +47,18 @@ def _sumsq_kernel(
     inv_scale: tl.float64,
     ROWS: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
-    s = tl.full([], inv_scale, ACC)
+    s = tl.full([], inv_scale, OPMATH)
     col0 = tl.program_id(1) * ITERS * BLOCK_N
-    acc = tl.zeros([ROWS, BLOCK_N], ACC)
+    acc = tl.zeros([ROWS, BLOCK_N], OPMATH)
     for k in range(ITERS):
         cols = col0 + k * BLOCK_N + tl.arange(0, BLOCK_N)
         mask = row_mask[:, None] & (cols < N)[None, :]
-        x = tl.load(g_ptr + rows[:, None] * g_rs + cols[None, :], mask=mask).to(ACC) * s
+        x = tl.load(g_ptr + rows[:, None] * g_rs + cols[None, :], mask=mask).to(OPMATH) * s
         acc += x * x
     tl.store(part_ptr + rows * NBLK + tl.program_id(1), tl.sum(acc, axis=1), mask=row_mask)
 
@@ -74,18 +74,18 @@ def _finish_kernel(
     weight_over_b: tl.float64,
     ONE_SIDED: tl.constexpr,
     BLOCK_B: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
-    K = tl.full([], target, ACC)
-    total = tl.zeros([BLOCK_B], ACC)
+    K = tl.full([], target, OPMATH)
+    total = tl.zeros([BLOCK_B], OPMATH)
     for start in range(0, B, BLOCK_B):
         rows = start + tl.arange(0, BLOCK_B)
         mask = rows < B
         rows = rows.to(tl.int64)
-        ss = tl.zeros([BLOCK_B], ACC)
+        ss = tl.zeros([BLOCK_B], OPMATH)
         for k in range(NBLK):
             ss += tl.load(part_ptr + rows * NBLK + k, mask=mask, other=0.0)
-        if ACC == tl.float64:
+        if OPMATH == tl.float64:
             n = tl.sqrt(ss)
         else:
             n = tl.sqrt_rn(ss)  # IEEE-rounded, unlike the default approximate root
@@ -94,7 +94,7 @@ def _finish_kernel(
         if ONE_SIDED:
             d = tl.maximum(d, 0.0)
         total += tl.where(mask, d * d, 0.0)
-    tl.store(loss_ptr, tl.full([], weight_over_b, ACC) * tl.sum(total, axis=0))
+    tl.store(loss_ptr, tl.full([], weight_over_b, OPMATH) * tl.sum(total, axis=0))
 
 
 @triton.jit
@@ -119,18 +119,18 @@ def _backward_kernel(
     TARGET_ZERO: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    ACC: tl.constexpr,
+    OPMATH: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < B
     rows = rows.to(tl.int64)
-    s = tl.full([], inv_scale, ACC)
-    coef = tl.load(gl_ptr).to(ACC) * tl.full([], weight_over_b, ACC)
-    n = tl.load(n_ptr + rows * n_stride, mask=row_mask, other=1.0).to(ACC)
+    s = tl.full([], inv_scale, OPMATH)
+    coef = tl.load(gl_ptr).to(OPMATH) * tl.full([], weight_over_b, OPMATH)
+    n = tl.load(n_ptr + rows * n_stride, mask=row_mask, other=1.0).to(OPMATH)
     # As the reference: a zero row has gradient 0; a NaN or inf norm propagates (inf / inf).
     is_zero = n == 0.0
     safe_n = tl.where(is_zero, 1.0, n)
-    d = n - tl.full([], target, ACC)
+    d = n - tl.full([], target, OPMATH)
     if ONE_SIDED:
         d = tl.maximum(d, 0.0)
     ratio = tl.where(is_zero, 0.0, 2.0 * d / safe_n)  # phi'(n - K) / n
@@ -139,14 +139,14 @@ def _backward_kernel(
         ratio = tl.where((n - n) == 0.0, 2.0, ratio)
     ratio = coef * ratio
     if HAS_GN:
-        gn = tl.load(gn_ptr + rows * gn_stride, mask=row_mask, other=0.0).to(ACC)
+        gn = tl.load(gn_ptr + rows * gn_stride, mask=row_mask, other=0.0).to(OPMATH)
         ratio += tl.where(is_zero, 0.0, gn / safe_n)
     scale = (ratio * s * s)[:, None]
     col0 = tl.program_id(1) * ITERS * BLOCK_N
     for k in range(ITERS):
         cols = col0 + k * BLOCK_N + tl.arange(0, BLOCK_N)
         mask = row_mask[:, None] & (cols < N)[None, :]
-        g = tl.load(g_ptr + rows[:, None] * g_rs + cols[None, :], mask=mask).to(ACC)
+        g = tl.load(g_ptr + rows[:, None] * g_rs + cols[None, :], mask=mask).to(OPMATH)
         tl.store(
             out_ptr + rows[:, None] * out_rs + cols[None, :],
             (scale * g).to(out_ptr.dtype.element_ty),
@@ -163,7 +163,7 @@ def _forward(
     norms = grad.new_empty((b,), dtype=opmath)
     if sample_key(grad) is None:
         grad = grad.contiguous()
-    acc = acc_dtype(grad.dtype)
+    acc = triton_opmath(grad.dtype)
     rows, block_n, iters, nblk = row_tiling(b, n)
     if n == 0:
         nblk = 1
@@ -183,7 +183,7 @@ def _forward(
                 inv_scale,
                 ROWS=rows,
                 BLOCK_N=block_n,
-                ACC=acc,
+                OPMATH=acc,
                 num_warps=warps_for(rows * block_n),
             )
         wrap_triton(_finish_kernel)[(1,)](
@@ -196,7 +196,7 @@ def _forward(
             weight / b,
             ONE_SIDED=one_sided,
             BLOCK_B=FINISH_BLOCK,
-            ACC=acc,
+            OPMATH=acc,
             num_warps=4,
         )
     return loss, norms
@@ -251,7 +251,7 @@ def _backward(
             TARGET_ZERO=target == 0.0,
             ROWS=rows,
             BLOCK_N=block_n,
-            ACC=acc_dtype(grad.dtype),
+            OPMATH=triton_opmath(grad.dtype),
             num_warps=warps_for(rows * block_n),
         )
     if work is not out:
