@@ -2,13 +2,16 @@
 
 Each function computes the formulas of docs/math.md as directly as PyTorch allows,
 accumulating in float32 for half types, and is differentiable to any order. They take the same
-arguments as the fused ops (`torch.ops.gankernels.*`) and return the same dtypes.
+arguments as the fused ops (`torch.ops.gankernels.*`) and return the same dtypes; the
+`<op>_backward` functions are the references of the backward ops, and the autograd of those ops
+differentiates them (gankernels/ops/registry.py), so a `create_graph=True` pass through a fused
+backward is itself differentiable.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +21,13 @@ __all__ = [
     "F_DIVERGENCES",
     "opmath_dtype",
     "gp_interpolate",
+    "gp_interpolate_backward",
     "norm_penalty",
+    "norm_penalty_backward",
     "adversarial_loss",
+    "adversarial_loss_backward",
     "clip_",
+    "vjp",
 ]
 
 F_DIVERGENCES = (
@@ -51,14 +58,65 @@ def opmath_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def vjp(
+    fn: Callable[..., object],
+    inputs: Sequence[torch.Tensor],
+    grad_outputs: Sequence[Optional[torch.Tensor]],
+) -> tuple[Optional[torch.Tensor], ...]:
+    """Vector-Jacobian product of `fn` at `inputs` with `grad_outputs`, kept in the graph (so it
+    can be differentiated again).
+
+    An input that does not require grad becomes a fresh leaf, so its gradient is still a
+    function of the others and of `grad_outputs`. Outputs that are None, or that do not depend
+    on the inputs, are left out.
+    """
+    with torch.enable_grad():
+        leaves = [x if x.requires_grad else x.detach().requires_grad_() for x in inputs]
+        outputs = fn(*leaves)
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        used = [
+            (o, g)
+            for o, g in zip(outputs, grad_outputs)
+            if g is not None and o is not None and o.requires_grad
+        ]
+        return torch.autograd.grad(
+            [o for o, _ in used],
+            leaves,
+            [g for _, g in used],
+            create_graph=True,
+            allow_unused=True,
+        )
+
+
 # --- 1. interpolation -------------------------------------------------------------------------
 
 
 def gp_interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i, with eps of shape [B]."""
-    acc = opmath_dtype(real.dtype)
-    e = eps.to(acc).reshape(-1, *([1] * (real.dim() - 1)))
-    return (e * real.to(acc) + (1 - e) * fake.to(acc)).to(real.dtype)
+    opmath = opmath_dtype(real.dtype)
+    e = eps.to(opmath).reshape(-1, *([1] * (real.dim() - 1)))
+    return (e * real.to(opmath) + (1 - e) * fake.to(opmath)).to(real.dtype)
+
+
+def gp_interpolate_backward(
+    grad: torch.Tensor,
+    eps: torch.Tensor,
+    real: Optional[torch.Tensor],
+    fake: Optional[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """(eps * g, (1 - eps) * g, sum_j g_ij (real_ij - fake_ij)): gp_interpolate's gradients for
+    the upstream gradient `grad`; eps's is None when real and fake are not given."""
+    opmath = opmath_dtype(grad.dtype)
+    e = eps.to(opmath).reshape(-1, *([1] * (grad.dim() - 1)))
+    g = grad.to(opmath)
+    grad_real = (e * g).to(grad.dtype)
+    grad_fake = ((1 - e) * g).to(grad.dtype)
+    grad_eps = None
+    if real is not None:
+        diff = (real.to(opmath) - fake.to(opmath)) * g
+        grad_eps = diff.reshape(grad.shape[0], -1).sum(1).to(eps.dtype)
+    return grad_real, grad_fake, grad_eps
 
 
 # --- 2. norm penalty --------------------------------------------------------------------------
@@ -82,6 +140,27 @@ def norm_penalty(
     if one_sided:
         gap = gap.clamp_min(0)
     return weight * gap.square().mean(), norms
+
+
+def norm_penalty_backward(
+    grad_loss: torch.Tensor,
+    grad_norms: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    norms: torch.Tensor,
+    target: float,
+    weight: float,
+    one_sided: bool,
+    inv_scale: float,
+) -> torch.Tensor:
+    """norm_penalty's gradient with respect to `grad`, for upstream gradients of the loss and
+    (optionally) of the norms. `norms` is not read: it is recomputed, so that the result stays
+    differentiable in `grad`."""
+    (grad_input,) = vjp(
+        lambda g: norm_penalty(g, target, weight, one_sided, inv_scale),
+        [grad],
+        [grad_loss, grad_norms],
+    )
+    return grad_input
 
 
 # --- 3. adversarial losses --------------------------------------------------------------------
@@ -157,9 +236,9 @@ def adversarial_loss(
       f-divergence f   critic -E[g_f(v_r)] + E[f*(g_f(v_g))]
                        generator -E[f*(g_f(v_g))], or -E[g_f(v_g)] when nonsaturating
     """
-    acc = opmath_dtype(fake_out.dtype)
-    vg = fake_out.to(acc)
-    vr = real_out.to(acc) if real_out is not None else None
+    opmath = opmath_dtype(fake_out.dtype)
+    vg = fake_out.to(opmath)
+    vr = real_out.to(opmath) if real_out is not None else None
     sp = softplus
     critic = role == "critic"
     if kind in ("minimax", "nonsaturating"):
@@ -186,6 +265,29 @@ def adversarial_loss(
             return -_activation(kind, vg).mean()
         return -_conjugate_of_activation(kind, vg).mean()
     raise ValueError(f"unknown loss kind {kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+
+
+def adversarial_loss_backward(
+    grad_loss: torch.Tensor,
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float = -1.0,
+    b: float = 1.0,
+    c: float = 0.0,
+    nonsaturating: bool = False,
+) -> tuple[Optional[torch.Tensor], torch.Tensor]:
+    """adversarial_loss's gradients with respect to real_out and fake_out for the upstream
+    gradient `grad_loss`; None for a missing real_out (the fused op returns an empty tensor)."""
+    params = (kind, role, a, b, c, nonsaturating)
+    if real_out is None:
+        (grad_fake,) = vjp(lambda f: adversarial_loss(None, f, *params), [fake_out], [grad_loss])
+        return None, grad_fake
+    grad_real, grad_fake = vjp(
+        lambda r, f: adversarial_loss(r, f, *params), [real_out, fake_out], [grad_loss]
+    )
+    return grad_real, grad_fake
 
 
 # --- 4. weight clipping -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from typing import Optional
 import torch
 
 from .. import reference
-from ._autograd import differentiable_backward
 from ._checks import check_adversarial_loss
 from .registry import call_op, register_op
 
@@ -30,19 +29,6 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.params = tuple(params)
 
 
-def _reference_backward(grad_loss, real_out, fake_out, *params):
-    """adversarial_loss_backward through the reference, differentiable; None for a missing
-    real_out (the fused op returns an empty tensor there)."""
-    if real_out is None:
-        (grad_fake,) = differentiable_backward(
-            lambda f: reference.adversarial_loss(None, f, *params), [fake_out], [grad_loss]
-        )
-        return None, grad_fake
-    return differentiable_backward(
-        lambda r, f: reference.adversarial_loss(r, f, *params), [real_out, fake_out], [grad_loss]
-    )
-
-
 def _make_backward(backward_op):
     def backward(ctx, grad_loss):
         real_out, fake_out = ctx.saved_tensors
@@ -60,7 +46,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
-    reference_backward=_reference_backward,
+    reference_backward=reference.adversarial_loss_backward,
 )
 
 

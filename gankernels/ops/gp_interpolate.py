@@ -31,19 +31,6 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.save_for_backward(eps, real if need_eps else None, fake if need_eps else None)
 
 
-def _differentiable_backward(grad, eps, real, fake):
-    acc = reference.opmath_dtype(grad.dtype)
-    e = eps.to(acc).reshape(-1, *([1] * (grad.dim() - 1)))
-    g = grad.to(acc)
-    grad_real = (e * g).to(grad.dtype)
-    grad_fake = ((1 - e) * g).to(grad.dtype)
-    grad_eps = None
-    if real is not None:
-        diff = (real.to(acc) - fake.to(acc)) * g
-        grad_eps = diff.reshape(grad.shape[0], -1).sum(1).to(eps.dtype)
-    return grad_real, grad_fake, grad_eps
-
-
 def _make_backward(backward_op):
     def backward(ctx, grad):
         eps, real, fake = ctx.saved_tensors
@@ -59,7 +46,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
-    reference_backward=_differentiable_backward,
+    reference_backward=reference.gp_interpolate_backward,
 )
 
 

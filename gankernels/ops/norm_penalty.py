@@ -12,15 +12,14 @@ from typing import Optional
 import torch
 
 from .. import reference
-from ._autograd import differentiable_backward
 from ._checks import check_norm_penalty
 from .registry import call_op, register_op
 
 
 def _fake(grad, target, weight, one_sided, inv_scale):
     check_norm_penalty(grad, target, weight, inv_scale)
-    acc = reference.opmath_dtype(grad.dtype)
-    return grad.new_empty((), dtype=acc), grad.new_empty((grad.shape[0],), dtype=acc)
+    opmath = reference.opmath_dtype(grad.dtype)
+    return grad.new_empty((), dtype=opmath), grad.new_empty((grad.shape[0],), dtype=opmath)
 
 
 def _fake_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided, inv_scale):
@@ -31,16 +30,6 @@ def _setup_context(ctx, inputs, output) -> None:
     grad, target, weight, one_sided, inv_scale = inputs
     ctx.save_for_backward(grad, output[1])
     ctx.params = (target, weight, one_sided, inv_scale)
-
-
-def _reference_backward(grad_loss, grad_norms, grad, norms, target, weight, one_sided, inv_scale):
-    """norm_penalty_backward through the reference, differentiable (norms is recomputed)."""
-    (grad_input,) = differentiable_backward(
-        lambda g: reference.norm_penalty(g, target, weight, one_sided, inv_scale),
-        [grad],
-        [grad_loss, grad_norms],
-    )
-    return grad_input
 
 
 def _make_backward(backward_op):
@@ -57,7 +46,7 @@ register_op(
     fake_backward=_fake_backward,
     make_backward=_make_backward,
     setup_context=_setup_context,
-    reference_backward=_reference_backward,
+    reference_backward=reference.norm_penalty_backward,
 )
 
 

@@ -19,7 +19,6 @@ import torch
 
 from .. import reference
 from .._extension import STATUS
-from ._autograd import differentiable_backward
 from ._backend import resolve
 
 
@@ -74,7 +73,7 @@ def _backward_op_autograd(reference_backward: Callable) -> tuple[Callable, Calla
                 call[i] = x
             return reference_backward(*call)
 
-        grads = differentiable_backward(fn, tensors, grad_outputs)
+        grads = reference.vjp(fn, tensors, grad_outputs)
         result: list = [None] * len(args)
         for i, g in zip(ctx.tensor_at, grads):
             result[i] = g

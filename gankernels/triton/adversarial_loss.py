@@ -36,45 +36,48 @@ from ._common import (
     triton_opmath,
 )
 
-# Elementwise functions F(v) (derivative in the comment); p is the least-squares label.
+# Elementwise functions F(v) (derivative in the comment); p is the least-squares label. The
+# names are those of csrc/loss_terms.h's Fn; the C++ table folds the last four into a shared F
+# with a shift or constant (Exp shifted by 1, Identity - 1, Softplus(-v) and Softplus - log 2),
+# and HALF_SQUARE's label into the shift.
 ZERO = tl.constexpr(0)  # 0
-SP_POS = tl.constexpr(1)  # sp(v), sigma(v)
-SP_NEG = tl.constexpr(2)  # sp(-v), -sigma(-v)
-LIN = tl.constexpr(3)  # v, 1
-RELU_1M = tl.constexpr(4)  # relu(1 - v), -[1 - v > 0]
-RELU_1P = tl.constexpr(5)  # relu(1 + v), [1 + v > 0]
-HALF_SQ = tl.constexpr(6)  # (v - p)^2 / 2, v - p
+SOFTPLUS = tl.constexpr(1)  # sp(v), sigma(v)
+SOFTPLUS_NEG = tl.constexpr(2)  # sp(-v), -sigma(-v)
+IDENTITY = tl.constexpr(3)  # v, 1
+RELU_ONE_MINUS = tl.constexpr(4)  # relu(1 - v), -[1 - v > 0]
+RELU_ONE_PLUS = tl.constexpr(5)  # relu(1 + v), [1 + v > 0]
+HALF_SQUARE = tl.constexpr(6)  # (v - p)^2 / 2, v - p
 EXP_NEG = tl.constexpr(7)  # e^-v, -e^-v
 EXPM1 = tl.constexpr(8)  # e^v - 1, e^v
 EXPM1_NEG = tl.constexpr(9)  # e^-v - 1, -e^-v
-JS_G = tl.constexpr(10)  # log 2 - sp(-v), sigma(-v)
+LOG2_MINUS_SOFTPLUS_NEG = tl.constexpr(10)  # log 2 - sp(-v), sigma(-v)
 HALF_TANH = tl.constexpr(11)  # tanh(v) / 2, (1 - tanh^2(v)) / 2
-EXP_SHIFT = tl.constexpr(12)  # e^(v - 1), e^(v - 1)
-LIN_M1 = tl.constexpr(13)  # v - 1, 1
-PEARSON = tl.constexpr(14)  # v^2 / 4 + v, v / 2 + 1
-NEYMAN = tl.constexpr(15)  # 2 - 2 e^(v / 2), -e^(v / 2)
-JS_FS = tl.constexpr(16)  # sp(v) - log 2, sigma(v)
+EXP_SHIFTED = tl.constexpr(12)  # e^(v - 1), e^(v - 1)
+IDENTITY_MINUS_ONE = tl.constexpr(13)  # v - 1, 1
+PEARSON_CONJ = tl.constexpr(14)  # v^2 / 4 + v, v / 2 + 1
+NEYMAN_CONJ = tl.constexpr(15)  # 2 - 2 e^(v / 2), -e^(v / 2)
+SOFTPLUS_MINUS_LOG2 = tl.constexpr(16)  # sp(v) - log 2, sigma(v)
 LOG2 = tl.constexpr(math.log(2.0))
 
 # f-GAN: (F, sign) of the activation g_f(v) and of the composite f*(g_f(v)) (docs/math.md table).
 _ACTIVATION = {
-    "kl": (LIN, 1),
+    "kl": (IDENTITY, 1),
     "reverse_kl": (EXP_NEG, -1),
-    "pearson": (LIN, 1),
+    "pearson": (IDENTITY, 1),
     "neyman": (EXPM1, -1),
     "squared_hellinger": (EXPM1_NEG, -1),
-    "jensen_shannon": (JS_G, 1),
-    "gan": (SP_NEG, -1),
+    "jensen_shannon": (LOG2_MINUS_SOFTPLUS_NEG, 1),
+    "gan": (SOFTPLUS_NEG, -1),
     "total_variation": (HALF_TANH, 1),
 }
 _CONJUGATE = {
-    "kl": (EXP_SHIFT, 1),
-    "reverse_kl": (LIN_M1, 1),
-    "pearson": (PEARSON, 1),
-    "neyman": (NEYMAN, 1),
+    "kl": (EXP_SHIFTED, 1),
+    "reverse_kl": (IDENTITY_MINUS_ONE, 1),
+    "pearson": (PEARSON_CONJ, 1),
+    "neyman": (NEYMAN_CONJ, 1),
     "squared_hellinger": (EXPM1, 1),
-    "jensen_shannon": (JS_FS, 1),
-    "gan": (SP_POS, 1),
+    "jensen_shannon": (SOFTPLUS_MINUS_LOG2, 1),
+    "gan": (SOFTPLUS, 1),
     "total_variation": (HALF_TANH, 1),
 }
 
@@ -89,8 +92,13 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
     """F(v), or F'(v) when DERIV, for one function code of the table above."""
     if F == ZERO:
         out = tl.zeros_like(v)
-    elif (F == SP_POS) or (F == SP_NEG) or (F == JS_G) or (F == JS_FS):
-        if (F == SP_POS) or (F == JS_FS):
+    elif (
+        (F == SOFTPLUS)
+        or (F == SOFTPLUS_NEG)
+        or (F == LOG2_MINUS_SOFTPLUS_NEG)
+        or (F == SOFTPLUS_MINUS_LOG2)
+    ):
+        if (F == SOFTPLUS) or (F == SOFTPLUS_MINUS_LOG2):
             u = v
         else:
             u = -v
@@ -98,7 +106,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
         if DERIV:
             r = 1.0 / (1.0 + e)
             sig = tl.where(u >= 0, r, e * r)  # sigma(u) from the side that does not overflow
-            if F == SP_NEG:
+            if F == SOFTPLUS_NEG:
                 out = -sig
             else:
                 out = sig
@@ -109,30 +117,30 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
             sp = tl.maximum(u, 0.0) + tl.where(
                 d == 0.0, e, tl.log(w) * (e / tl.where(d == 0.0, 1.0, d))
             )
-            if F == JS_G:
+            if F == LOG2_MINUS_SOFTPLUS_NEG:
                 out = tl.full([], LOG2, OPMATH) - sp
-            elif F == JS_FS:
+            elif F == SOFTPLUS_MINUS_LOG2:
                 out = sp - tl.full([], LOG2, OPMATH)
             else:
                 out = sp
-    elif F == LIN:
+    elif F == IDENTITY:
         if DERIV:
             out = tl.full(v.shape, 1.0, OPMATH)
         else:
             out = v
-    elif F == RELU_1M:
+    elif F == RELU_ONE_MINUS:
         t = 1.0 - v
         if DERIV:
             out = tl.where(t > 0.0, -1.0, 0.0).to(OPMATH)
         else:
             out = tl.maximum(t, 0.0)
-    elif F == RELU_1P:
+    elif F == RELU_ONE_PLUS:
         t = 1.0 + v
         if DERIV:
             out = tl.where(t > 0.0, 1.0, 0.0).to(OPMATH)
         else:
             out = tl.maximum(t, 0.0)
-    elif F == HALF_SQ:
+    elif F == HALF_SQUARE:
         if DERIV:
             out = v - p
         else:
@@ -142,7 +150,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
             out = -tl.exp(-v)
         else:
             out = tl.exp(-v)
-    elif (F == EXPM1) or (F == EXPM1_NEG) or (F == NEYMAN):
+    elif (F == EXPM1) or (F == EXPM1_NEG) or (F == NEYMAN_CONJ):
         # F is expm1(x) (expm1(-v); neyman's 2 - 2 e^(v/2) = -2 expm1(v/2)); F' is +-e^x.
         if F == EXPM1:
             x = v
@@ -164,7 +172,7 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
                 q = (((q * x + 1.0 / 5040) * x + 1.0 / 720) * x + 1.0 / 120) * x + 1.0 / 24
                 q = ((q * x + 1.0 / 6) * x + 0.5) * x * x + x
                 em1 = tl.where(tl.abs(x) < 0.5, q, em1)
-            if F == NEYMAN:
+            if F == NEYMAN_CONJ:
                 out = -2.0 * em1
             else:
                 out = em1
@@ -183,14 +191,14 @@ def _term(v, p, F: tl.constexpr, DERIV: tl.constexpr, OPMATH: tl.constexpr):
             out = 0.5 * (1.0 - t * t)
         else:
             out = 0.5 * tl.where(v < 0, -t, t)
-    elif F == EXP_SHIFT:
+    elif F == EXP_SHIFTED:
         out = tl.exp(v - 1.0)
-    elif F == LIN_M1:
+    elif F == IDENTITY_MINUS_ONE:
         if DERIV:
             out = tl.full(v.shape, 1.0, OPMATH)
         else:
             out = v - 1.0
-    else:  # PEARSON
+    else:  # PEARSON_CONJ
         if DERIV:
             out = 0.5 * v + 1.0
         else:
@@ -279,8 +287,8 @@ def _small_kernel(
     m_x = tl.zeros([], OPMATH)
     m_y = tl.zeros([], OPMATH)
     if REL:
-        m_x = _side_sum(x_ptr, n_x, m_x, px, 0, 1, LIN, 1, False, BLOCK, OPMATH) * ix
-        m_y = _side_sum(y_ptr, n_y, m_y, py, 0, 1, LIN, 1, False, BLOCK, OPMATH) * iy
+        m_x = _side_sum(x_ptr, n_x, m_x, px, 0, 1, IDENTITY, 1, False, BLOCK, OPMATH) * ix
+        m_y = _side_sum(y_ptr, n_y, m_y, py, 0, 1, IDENTITY, 1, False, BLOCK, OPMATH) * iy
     if BACKWARD:
         extra_x = tl.zeros([], OPMATH)
         extra_y = tl.zeros([], OPMATH)
@@ -466,28 +474,28 @@ def _plan(kind: str, role: str, a: float, b: float, c: float, nonsaturating: boo
     none = (ZERO, 1, 0.0)
     if role == "critic":
         if kind in ("minimax", "nonsaturating"):
-            return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), False, False
+            return (SOFTPLUS_NEG, 1, 0.0), (SOFTPLUS, 1, 0.0), False, False
         if kind == "wasserstein":
-            return (LIN, -1, 0.0), (LIN, 1, 0.0), False, False
+            return (IDENTITY, -1, 0.0), (IDENTITY, 1, 0.0), False, False
         if kind == "hinge":
-            return (RELU_1M, 1, 0.0), (RELU_1P, 1, 0.0), False, False
+            return (RELU_ONE_MINUS, 1, 0.0), (RELU_ONE_PLUS, 1, 0.0), False, False
         if kind == "least_squares":
-            return (HALF_SQ, 1, b), (HALF_SQ, 1, a), False, False
+            return (HALF_SQUARE, 1, b), (HALF_SQUARE, 1, a), False, False
         if kind == "relativistic":
-            return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), True, False
+            return (SOFTPLUS_NEG, 1, 0.0), (SOFTPLUS, 1, 0.0), True, False
         f, s = _ACTIVATION[kind]
         return (f, -s, 0.0), (*_CONJUGATE[kind], 0.0), False, False
     if kind == "minimax":
-        return none, (SP_POS, -1, 0.0), False, False
+        return none, (SOFTPLUS, -1, 0.0), False, False
     if kind == "nonsaturating":
-        return none, (SP_NEG, 1, 0.0), False, False
+        return none, (SOFTPLUS_NEG, 1, 0.0), False, False
     if kind in ("wasserstein", "hinge"):
-        return none, (LIN, -1, 0.0), False, False
+        return none, (IDENTITY, -1, 0.0), False, False
     if kind == "least_squares":
-        return none, (HALF_SQ, 1, c), False, False
+        return none, (HALF_SQUARE, 1, c), False, False
     if kind == "relativistic":
         # The generator's loss is the critic's with real and fake exchanged.
-        return (SP_NEG, 1, 0.0), (SP_POS, 1, 0.0), True, True
+        return (SOFTPLUS_NEG, 1, 0.0), (SOFTPLUS, 1, 0.0), True, True
     assert kind in F_DIVERGENCES, kind
     f, s = _ACTIVATION[kind] if nonsaturating else _CONJUGATE[kind]
     return none, (f, -s, 0.0), False, False
@@ -531,7 +539,7 @@ def _forward(
         real_out, fake_out, kind, role, a, b, c, nonsaturating
     )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
-    acc = triton_opmath(fake_out.dtype)
+    tl_opmath = triton_opmath(fake_out.dtype)
     loss = fake_out.new_empty((), dtype=opmath)
     y = _flat(y)
     x = _flat(x) if x is not None else y  # never read when x is unused: n_x = 0
@@ -563,7 +571,7 @@ def _forward(
             REL=rel,
             BACKWARD=False,
             BLOCK=block,
-            OPMATH=acc,
+            OPMATH=tl_opmath,
             num_warps=_warps(block),
         )
         return loss
@@ -579,15 +587,15 @@ def _forward(
             n_y,
             px,
             py,
-            FX=LIN,
+            FX=IDENTITY,
             SX=1,
-            FY=LIN,
+            FY=IDENTITY,
             SY=1,
             DERIV=False,
             SHIFTED=False,
             NPROG=programs,
             BLOCK=block,
-            OPMATH=acc,
+            OPMATH=tl_opmath,
             num_warps=_warps(block),
         )
         wrap_triton(_combine_kernel)[(1,)](
@@ -598,7 +606,7 @@ def _forward(
             inv_y,
             COMBINE=False,
             BLOCK_P=MAX_PROGRAMS,
-            OPMATH=acc,
+            OPMATH=tl_opmath,
             num_warps=4,
         )
     wrap_triton(_partial_kernel)[(programs,)](
@@ -618,7 +626,7 @@ def _forward(
         SHIFTED=rel,
         NPROG=programs,
         BLOCK=block,
-        OPMATH=acc,
+        OPMATH=tl_opmath,
         num_warps=_warps(block),
     )
     wrap_triton(_combine_kernel)[(1,)](
@@ -629,7 +637,7 @@ def _forward(
         inv_y,
         COMBINE=True,
         BLOCK_P=MAX_PROGRAMS,
-        OPMATH=acc,
+        OPMATH=tl_opmath,
         num_warps=4,
     )
     return loss
@@ -665,7 +673,7 @@ def _backward(
         real_out, fake_out, kind, role, a, b, c, nonsaturating
     )
     opmath = torch.float64 if fake_out.dtype == torch.float64 else torch.float32
-    acc = triton_opmath(fake_out.dtype)
+    tl_opmath = triton_opmath(fake_out.dtype)
     y = _flat(y_in)
     gy_out = torch.empty_like(y_in)
     gy = flat_workspace(gy_out, y)
@@ -702,7 +710,7 @@ def _backward(
                 REL=rel,
                 BACKWARD=True,
                 BLOCK=block,
-                OPMATH=acc,
+                OPMATH=tl_opmath,
                 num_warps=_warps(block),
             )
         else:
@@ -718,15 +726,15 @@ def _backward(
                     n_y,
                     px,
                     py,
-                    FX=LIN,
+                    FX=IDENTITY,
                     SX=1,
-                    FY=LIN,
+                    FY=IDENTITY,
                     SY=1,
                     DERIV=False,
                     SHIFTED=False,
                     NPROG=programs,
                     BLOCK=block,
-                    OPMATH=acc,
+                    OPMATH=tl_opmath,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
@@ -737,7 +745,7 @@ def _backward(
                     inv_y,
                     COMBINE=False,
                     BLOCK_P=MAX_PROGRAMS,
-                    OPMATH=acc,
+                    OPMATH=tl_opmath,
                     num_warps=4,
                 )
                 wrap_triton(_partial_kernel)[(programs,)](
@@ -757,7 +765,7 @@ def _backward(
                     SHIFTED=True,
                     NPROG=programs,
                     BLOCK=block,
-                    OPMATH=acc,
+                    OPMATH=tl_opmath,
                     num_warps=_warps(block),
                 )
                 wrap_triton(_combine_kernel)[(1,)](
@@ -768,7 +776,7 @@ def _backward(
                     inv_y,
                     COMBINE=False,
                     BLOCK_P=MAX_PROGRAMS,
-                    OPMATH=acc,
+                    OPMATH=tl_opmath,
                     num_warps=4,
                 )
             blocks_x = triton.cdiv(n_x, block)
@@ -792,7 +800,7 @@ def _backward(
                 SY=sy,
                 REL=rel,
                 BLOCK=block,
-                OPMATH=acc,
+                OPMATH=tl_opmath,
                 num_warps=_warps(block),
             )
     if gy is not gy_out:

@@ -181,7 +181,7 @@ def _backward(
         fake = conform_rows(fake, work_r)
     else:
         real = fake = grad  # never read: HAS_EPS is off
-    acc = triton_opmath(grad.dtype)
+    tl_opmath = triton_opmath(grad.dtype)
     opmath = torch.float64 if grad.dtype == torch.float64 else torch.float32
     rows, block_n, iters, nblk = row_tiling(b, n)
     grad_eps = eps.new_zeros((b,)) if not has_eps else eps.new_empty((b,))
@@ -207,7 +207,7 @@ def _backward(
             HAS_EPS=has_eps,
             ROWS=rows,
             BLOCK_N=block_n,
-            OPMATH=acc,
+            OPMATH=tl_opmath,
             num_warps=warps_for(rows * block_n),
         )
         if has_eps:
@@ -217,7 +217,7 @@ def _backward(
                 b,
                 nblk,
                 BLOCK_B=1024,
-                OPMATH=acc,
+                OPMATH=tl_opmath,
                 num_warps=4,
             )
     if work_r is not grad_real:

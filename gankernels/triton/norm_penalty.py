@@ -163,7 +163,7 @@ def _forward(
     norms = grad.new_empty((b,), dtype=opmath)
     if sample_key(grad) is None:
         grad = grad.contiguous()
-    acc = triton_opmath(grad.dtype)
+    tl_opmath = triton_opmath(grad.dtype)
     rows, block_n, iters, nblk = row_tiling(b, n)
     if n == 0:
         nblk = 1
@@ -183,7 +183,7 @@ def _forward(
                 inv_scale,
                 ROWS=rows,
                 BLOCK_N=block_n,
-                OPMATH=acc,
+                OPMATH=tl_opmath,
                 num_warps=warps_for(rows * block_n),
             )
         wrap_triton(_finish_kernel)[(1,)](
@@ -196,7 +196,7 @@ def _forward(
             weight / b,
             ONE_SIDED=one_sided,
             BLOCK_B=FINISH_BLOCK,
-            OPMATH=acc,
+            OPMATH=tl_opmath,
             num_warps=4,
         )
     return loss, norms
