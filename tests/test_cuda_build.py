@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,27 +146,9 @@ def _arch_list() -> list[tuple[str, bool]]:
     return archs
 
 
-def _find_cuobjdump() -> str | None:
-    """cuobjdump from PATH, the CUDA toolkit, or the copy triton ships (a minimal toolkit may
-    have nvcc but no cuobjdump)."""
-    candidates = [shutil.which("cuobjdump")]
-    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
-        if home:
-            candidates.append(os.path.join(home, "bin", "cuobjdump"))
-    try:
-        import triton
-
-        candidates.append(
-            os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-        )
-    except ImportError:
-        pass
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
 def test_library_holds_device_code_for_every_recorded_arch():
     _require_cuda_build()
-    cuobjdump = _find_cuobjdump()
+    cuobjdump = _sass_report().find_cuobjdump()
     if cuobjdump is None:
         pytest.skip(
             "cuobjdump not found (CUDA toolkit or triton's bundle): cannot list the device code"
