@@ -5,7 +5,7 @@
 wgan     weight clipping w <- clamp(w, -c, c) after each critic step, c = 0.01; RMSprop 5e-5,
          5 critic steps per generator step (Arjovsky 2017, Algorithm 1).
 wgan-gp  + lambda E[(||grad D(x_hat)|| - 1)^2] at x_hat = eps x_r + (1 - eps) x_g (Gulrajani
-         2017); Adam 1e-4 (2e-3 on point data, below), betas (0.5, 0.9), 5 critic steps.
+         2017); Adam 1e-4 (3e-3 on point data, below), betas (0.5, 0.9), 5 critic steps.
 wgan-lp  the one-sided penalty lambda E[max(||grad D(x_hat)|| - 1, 0)^2] (Petzka 2018): only
          gradients steeper than 1 are penalised; otherwise as wgan-gp.
 
