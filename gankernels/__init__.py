@@ -4,8 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# _extension loads gankernels._C (or warns once) before anything registers on its ops.
-from . import _extension, reference  # noqa: E402, F401
+# _extension loads gankernels._C (or warns once) before anything registers on its ops;
+# variants is the variant registry, whose plugins (entry points) load on first use, not here.
+from . import _extension, reference, variants  # noqa: E402, F401
 from .clipping import clip_weights_  # noqa: E402
 from .info import backends  # noqa: E402
 from .losses import LOSS_KINDS, discriminator_loss, generator_loss  # noqa: E402
@@ -28,4 +29,5 @@ __all__ = [
     "r1_penalty",
     "r2_penalty",
     "reference",
+    "variants",
 ]

@@ -44,6 +44,29 @@ def _mismatch(info: dict) -> Optional[str]:
     return None
 
 
+def _source_tree() -> Optional[str]:
+    """The repository root when this package is the source checkout itself (setup.py and csrc/
+    beside it): Python started there imports it before any installed copy."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(root, "setup.py")) and os.path.isdir(os.path.join(root, "csrc")):
+        return root
+    return None
+
+
+def _advice(info: Optional[dict]) -> str:
+    """What to do about an unavailable _C. In a source checkout that was never built in place,
+    rebuilding the installed package does not help: the checkout shadows it."""
+    root = _source_tree()
+    if root is not None and info is None:
+        return (
+            f"This is the source tree at {root}, which has no compiled _C: Python started in the "
+            "repository root imports it instead of the installed package. Run from another "
+            "directory (or with `python -P`), or build _C in place with "
+            "`pip install --no-build-isolation -e .`."
+        )
+    return f"Rebuild with `{REBUILD}`."
+
+
 def _load() -> ExtensionStatus:
     info = _read_build_info()
     error = _mismatch(info) if info is not None else None
@@ -56,13 +79,14 @@ def _load() -> ExtensionStatus:
             if info is None:
                 error = "gankernels._C has no _build_info.json beside it"
     if error is not None:
+        advice = _advice(info)
         warnings.warn(
             f"gankernels: compiled kernels unavailable: {error}. Falling back to Triton on GPU "
-            f"and the PyTorch reference on CPU. Rebuild with `{REBUILD}`.",
+            f"and the PyTorch reference on CPU. {advice}",
             RuntimeWarning,
             stacklevel=3,
         )
-        return ExtensionStatus(False, False, info, error)
+        return ExtensionStatus(False, False, info, f"{error}. {advice}")
     return ExtensionStatus(True, bool(info.get("with_cuda")), info, None)
 
 

@@ -101,7 +101,7 @@ def clip_weights_(
     c: float = 0.01,
     *,
     skip: Skip = None,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
 ) -> torch.Tensor:
     """WGAN weight clipping, in place: w <- clamp(w, -c, c) for every selected parameter.
 

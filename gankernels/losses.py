@@ -88,7 +88,7 @@ def discriminator_loss(
     fake_out: torch.Tensor,
     kind: str = "nonsaturating",
     *,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
     **params: float,
 ) -> torch.Tensor:
     """The critic's loss L_D of `kind` on its outputs for real and generated samples.
@@ -119,7 +119,7 @@ def generator_loss(
     kind: str = "nonsaturating",
     real_out: Optional[torch.Tensor] = None,
     *,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
     **params: float,
 ) -> torch.Tensor:
     """The generator's loss L_G of `kind` on the critic's outputs for generated samples.

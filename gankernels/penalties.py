@@ -300,7 +300,7 @@ def gradient_penalty(
     inputs: Sequence[Any] = (),
     scaler: Optional[Any] = None,
     return_norms: bool = False,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """The WGAN-GP penalty (Gulrajani et al. 2017), or WGAN-LP's one-sided form:
 
@@ -402,7 +402,7 @@ def r1_penalty(
     inputs: Sequence[Any] = (),
     scaler: Optional[Any] = None,
     return_norms: bool = False,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """R1 (Mescheder et al. 2018): gamma / 2 * E_real ||grad_x D(x)||^2, on real samples.
 
@@ -425,7 +425,7 @@ def r2_penalty(
     inputs: Sequence[Any] = (),
     scaler: Optional[Any] = None,
     return_norms: bool = False,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """R2 (Mescheder et al. 2018): gamma / 2 * E_fake ||grad_x D(x)||^2, on generated samples.
 
@@ -482,7 +482,7 @@ def dragan_penalty(
     inputs: Sequence[Any] = (),
     scaler: Optional[Any] = None,
     return_norms: bool = False,
-    impl: Optional[str] = "auto",
+    impl: Optional[str] = None,
 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """DRAGAN (Kodali et al. 2017): the gradient penalty around the real data.
 

@@ -236,7 +236,7 @@ class Variant:
         z: torch.Tensor,
         state: dict[str, Any],
         *,
-        impl: str = "auto",
+        impl: Optional[str] = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(the critic's loss to backpropagate, detached scalars to log)."""
         raise NotImplementedError(f"variant {self.name!r} does not define critic_loss")
@@ -249,13 +249,13 @@ class Variant:
         z: torch.Tensor,
         state: dict[str, Any],
         *,
-        impl: str = "auto",
+        impl: Optional[str] = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(the generator's loss to backpropagate, detached scalars to log)."""
         raise NotImplementedError(f"variant {self.name!r} does not define generator_loss")
 
     def after_critic_step(
-        self, critic: torch.nn.Module, state: dict[str, Any], *, impl: str = "auto"
+        self, critic: torch.nn.Module, state: dict[str, Any], *, impl: Optional[str] = None
     ) -> dict[str, torch.Tensor]:
         """What runs after the critic's optimiser step (clipping, k_t update); default nothing."""
         return {}

@@ -192,7 +192,7 @@ class AdversarialVariant(Variant):
             critic, real, gamma=weight * interval, return_norms=True, impl=impl
         )
 
-    def critic_loss(self, critic, generator, real, z, state, *, impl="auto"):
+    def critic_loss(self, critic, generator, real, z, state, *, impl=None):
         fake = generate_detached(generator, z)
         real_out = scores(critic, real, self.name)
         fake_out = scores(critic, fake, self.name)
@@ -214,7 +214,7 @@ class AdversarialVariant(Variant):
         logs["loss"] = loss.detach()
         return loss, logs
 
-    def generator_loss(self, critic, generator, real, z, state, *, impl="auto"):
+    def generator_loss(self, critic, generator, real, z, state, *, impl=None):
         fake_out = scores(critic, generator(z), self.name)
         real_out = None
         if self.kind == "relativistic":
@@ -230,5 +230,5 @@ class AdversarialVariant(Variant):
         )
         return loss, {"loss": loss.detach()}
 
-    def after_critic_step(self, critic, state, *, impl="auto"):
+    def after_critic_step(self, critic, state, *, impl=None):
         return clip_after_step(self, critic, impl)

@@ -70,7 +70,7 @@ class BEGAN(Variant):
             err = err.pow(eta)
         return err.reshape(x.shape[0], -1).mean(1)
 
-    def critic_loss(self, critic, generator, real, z, state, *, impl="auto"):
+    def critic_loss(self, critic, generator, real, z, state, *, impl=None):
         fake = generate_detached(generator, z)
         loss_real = self.reconstruction_loss(critic, real).mean()
         loss_fake = self.reconstruction_loss(critic, fake).mean()
@@ -87,11 +87,11 @@ class BEGAN(Variant):
         }
         return loss, logs
 
-    def generator_loss(self, critic, generator, real, z, state, *, impl="auto"):
+    def generator_loss(self, critic, generator, real, z, state, *, impl=None):
         loss = self.reconstruction_loss(critic, generator(z)).mean()
         return loss, {"loss": loss.detach()}
 
-    def after_critic_step(self, critic, state, *, impl="auto"):
+    def after_critic_step(self, critic, state, *, impl=None):
         k = state["k"] + self.defaults.options["lambda_k"] * state["balance"].to(state["k"].dtype)
         state["k"] = k.clamp(0.0, 1.0)
         return {"k": state["k"].detach()}

@@ -134,3 +134,40 @@ def test_info_command_reports_every_op():
     for name in OP_NAMES:
         assert name in result.stdout
     assert "compiled kernels (_C): loaded" in result.stdout, result.stdout
+
+
+def test_an_unbuilt_source_tree_says_what_happened(tmp_path):
+    """Python started in a checkout imports the checkout, which has no _C: the warning says so
+    and what helps (another directory, or an in-place build), not a rebuild of the installed
+    package that the checkout shadows."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(
+        os.path.dirname(gankernels.__file__),
+        repo / "gankernels",
+        ignore=shutil.ignore_patterns("_C*.so", "_build_info.json", "__pycache__"),
+    )
+    (repo / "setup.py").write_text("")
+    (repo / "csrc").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "GANKERNELS_IMPL")}
+    code = textwrap.dedent("""
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import gankernels
+        print(gankernels.__file__)
+        print([str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)])
+        from gankernels._extension import STATUS
+        print(STATUS.error)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    imported, warned, error = done.stdout.strip().splitlines()[-3:]
+    assert imported.startswith(str(repo)), imported
+    for text in (warned, error):
+        assert f"This is the source tree at {repo}" in text, text
+        assert "pip install --no-build-isolation -e ." in text, text
+        assert "Rebuild with" not in text, text

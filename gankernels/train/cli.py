@@ -58,8 +58,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--impl",
         choices=IMPLS,
-        default="auto",
-        help="kernel implementation for the variant's ops (default auto)",
+        default=None,
+        help="kernel implementation for the variant's ops (default: $GANKERNELS_IMPL, else auto)",
     )
     p.add_argument(
         "--resume",

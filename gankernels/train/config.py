@@ -102,7 +102,7 @@ class TrainConfig:
     batch_size: Optional[int] = None  # per process
     seed: Optional[int] = None  # default 0
     device: str = "auto"
-    impl: str = "auto"
+    impl: Optional[str] = None  # None: GANKERNELS_IMPL, else auto
     resume: bool = False
     # variant overrides
     n_critic: Optional[int] = None

@@ -165,7 +165,9 @@ class Trainer:
         self.dataset = load_data(cfg.data, seed=cfg.seed)
         apply_preset(cfg, self.dataset, saved, steps_given=self.config.steps is not None)
         self.variant = configure_variant(cfg, self._explicit_variant, self.dataset)
+        # None defers to GANKERNELS_IMPL (else auto), as every public function does.
         self.impl = cfg.impl
+        self.impl_label = cfg.impl or os.environ.get("GANKERNELS_IMPL", "auto")
         self.impl_resolved = resolve(cfg.impl, self.device)
 
         data = self.dataset.data
@@ -473,7 +475,7 @@ class Trainer:
             "batch_size": self.cfg.batch_size,
             "processes": self.d.world,
             "device": str(self.device),
-            "impl": f"{self.cfg.impl} -> {self.impl_resolved}",
+            "impl": f"{self.impl_label} -> {self.impl_resolved}",
             "optimizer": f"{dfl.optimizer} lr {dfl.lr_critic:g} / {dfl.lr_generator:g}",
             "n_critic": dfl.n_critic,
             "penalty_weight": dfl.penalty_weight,
