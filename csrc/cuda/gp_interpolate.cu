@@ -234,16 +234,7 @@ __global__ void __launch_bounds__(kBlock)
     const SplitChunk c = split_chunk(u, P, chunk, N);
     opmath_t sum = block_sum<kBlock>(
         scale_and_reduce(p, c.i, c.start, c.end, threadIdx.x, kBlock, phase));
-    if (n_chunks > 1) {
-      if (threadIdx.x == 0) partials[u] = sum;
-      if (!last_arrival(counters + c.i, static_cast<unsigned>(n_chunks))) continue;
-      sum = 0;
-#pragma unroll 1
-      for (int64_t q = threadIdx.x; q < n_chunks; q += kBlock) {
-        sum += __ldcg(partials + c.i * n_chunks + q);
-      }
-      sum = block_sum<kBlock>(sum);
-    }
+    if (n_chunks > 1 && !finish_sample(sum, partials, counters, u, c.i, n_chunks)) continue;
     if (threadIdx.x == 0) p.grad_eps[c.i] = static_cast<eps_t>(sum);
   }
 }

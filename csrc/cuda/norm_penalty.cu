@@ -119,16 +119,7 @@ __global__ void __launch_bounds__(kBlock)
   for (int64_t u = blockIdx.x; u < B * n_chunks; u += gridDim.x) {
     const SplitChunk c = split_chunk(u, P, chunk, N);
     opmath_t sq = block_sum<kBlock>(sum_squares(g, c.start, c.end, threadIdx.x, kBlock, phase, s));
-    if (n_chunks > 1) {
-      if (threadIdx.x == 0) partials[u] = sq;
-      if (!last_arrival(counters + c.i, static_cast<unsigned>(n_chunks))) continue;
-      sq = 0;
-#pragma unroll 1
-      for (int64_t p = threadIdx.x; p < n_chunks; p += kBlock) {
-        sq += __ldcg(partials + c.i * n_chunks + p);
-      }
-      sq = block_sum<kBlock>(sq);
-    }
+    if (n_chunks > 1 && !finish_sample(sq, partials, counters, u, c.i, n_chunks)) continue;
     if (threadIdx.x == 0) {
       const opmath_t n = d_sqrt(sq);
       norms[c.i] = n;

@@ -170,6 +170,25 @@ __device__ __forceinline__ bool last_block(unsigned* counter) {
   return last_arrival(counter, gridDim.x);
 }
 
+// Split mode with n_chunks > 1 chunks a sample: `sum` is this block's (block-reduced) total of
+// chunk u, which belongs to sample i. True in every thread of the block that finishes the
+// sample's last chunk, with `sum` replaced by the sample's total, its partials added in chunk
+// order (so deterministic); false in the others. partials: [B * n_chunks]; counters[i] starts
+// at 0.
+template <typename T>
+__device__ __forceinline__ bool finish_sample(T& sum, T* partials, unsigned* counters,
+                                              int64_t u, int64_t i, int64_t n_chunks) {
+  if (threadIdx.x == 0) partials[u] = sum;
+  if (!last_arrival(counters + i, static_cast<unsigned>(n_chunks))) return false;
+  T total = 0;
+#pragma unroll 1
+  for (int64_t q = threadIdx.x; q < n_chunks; q += kBlock) {
+    total += __ldcg(partials + i * n_chunks + q);
+  }
+  sum = block_sum<kBlock>(total);
+  return true;
+}
+
 // 1 / x. float: the hardware reciprocal (within 1 ulp, subnormals included), without the IEEE
 // division's out-of-line slow path, whose call needs a stack frame and made the float32
 // norm_penalty backward spill. double keeps the exact division.
