@@ -6,8 +6,9 @@ What is registered here for them: the fake kernels, and the autograd of each `<n
 op, so that a backward taken with create_graph=True is itself differentiable, through the
 reference, to any order.
 
-The Triton ops (`torch.ops.gankernels.<name>_triton`) get the same from `attach_autograd` when
-gankernels.triton is first used, with their forward's autograd in Python.
+The Triton ops (`torch.ops.gankernels.<name>_triton`, defined in gankernels/triton/) get the same
+from `attach_autograd`, with their forward's autograd in Python, when gankernels/ops/_triton.py is
+imported on the first Triton call.
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def backend_op(name: str, backend: str) -> Callable:
     if backend in ("cpu", "cuda"):
         return getattr(torch.ops.gankernels, name)
     if backend == "triton":
-        from .. import triton as triton_backend
+        from . import _triton
 
-        return triton_backend.op(name)
+        return _triton.kernels.op(name)
     raise ValueError(f"no op for backend {backend!r}")
 
 

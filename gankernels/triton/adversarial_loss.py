@@ -24,8 +24,6 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ..ops.registry import attach_autograd
-from ..reference import F_DIVERGENCES
 from ._common import (
     INTERPRETED,
     define,
@@ -496,7 +494,7 @@ def _plan(kind: str, role: str, a: float, b: float, c: float, nonsaturating: boo
     if kind == "relativistic":
         # The generator's loss is the critic's with real and fake exchanged.
         return (SOFTPLUS_NEG, 1, 0.0), (SOFTPLUS, 1, 0.0), True, True
-    assert kind in F_DIVERGENCES, kind
+    assert kind in _CONJUGATE, kind
     f, s = _ACTIVATION[kind] if nonsaturating else _CONJUGATE[kind]
     return none, (f, -s, 0.0), False, False
 
@@ -841,9 +839,4 @@ define(
     "gankernels::adversarial_loss_backward_triton",
     adversarial_loss_backward_triton,
     mutates_args=(),
-)
-attach_autograd(
-    "adversarial_loss",
-    "gankernels::adversarial_loss_triton",
-    torch.ops.gankernels.adversarial_loss_backward_triton,
 )

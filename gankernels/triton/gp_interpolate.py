@@ -17,7 +17,6 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ..ops.registry import attach_autograd
 from ._common import (
     conform_rows,
     define,
@@ -241,9 +240,4 @@ def gp_interpolate_backward_triton(
 define("gankernels::gp_interpolate_triton", gp_interpolate_triton, mutates_args=())
 define(
     "gankernels::gp_interpolate_backward_triton", gp_interpolate_backward_triton, mutates_args=()
-)
-attach_autograd(
-    "gp_interpolate",
-    "gankernels::gp_interpolate_triton",
-    torch.ops.gankernels.gp_interpolate_backward_triton,
 )

@@ -19,7 +19,6 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ..ops.registry import attach_autograd
 from ._common import (
     conform_rows,
     define,
@@ -276,8 +275,3 @@ def norm_penalty_backward_triton(
 
 define("gankernels::norm_penalty_triton", norm_penalty_triton, mutates_args=())
 define("gankernels::norm_penalty_backward_triton", norm_penalty_backward_triton, mutates_args=())
-attach_autograd(
-    "norm_penalty",
-    "gankernels::norm_penalty_triton",
-    torch.ops.gankernels.norm_penalty_backward_triton,
-)
