@@ -83,7 +83,8 @@ void test_pack_phase() {
           const bool whole = (s.vend - s.vbeg) % V == 0;
           const bool aligned = s.vbeg == s.vend || (phase >= 0 && (phase + s.vbeg) % V == 0);
           // The head is shorter than a pack, and so is the tail when there is any pack.
-          const bool short_edges = s.vbeg - start < V && (s.vbeg == s.vend || start + len - s.vend < V);
+          const bool short_edges =
+              s.vbeg - start < V && (s.vbeg == s.vend || start + len - s.vend < V);
           check(ordered && whole && aligned && short_edges,
                 "pack_split V=" + str(V) + " phase=" + str(phase) + " start=" + str(start) +
                     " len=" + str(len));
@@ -126,8 +127,21 @@ void test_for_range() {
 
 void test_divider() {
   std::mt19937_64 rng(0);
-  std::vector<int64_t> divisors = {1, 2, 3, 5, 7, 512, 513, 784, 1001, 8191, 12288, 65536,
-                                   (int64_t{1} << 31) - 1, int64_t{1} << 31, (int64_t{1} << 32) + 1,
+  std::vector<int64_t> divisors = {1,
+                                   2,
+                                   3,
+                                   5,
+                                   7,
+                                   512,
+                                   513,
+                                   784,
+                                   1001,
+                                   8191,
+                                   12288,
+                                   65536,
+                                   (int64_t{1} << 31) - 1,
+                                   int64_t{1} << 31,
+                                   (int64_t{1} << 32) + 1,
                                    (int64_t{1} << 62) + 12345};
   for (int i = 0; i < 40; ++i) divisors.push_back(1 + static_cast<int64_t>(rng() >> (1 + i % 62)));
   for (int64_t d : divisors) {

@@ -64,8 +64,8 @@ void expect_close(const Tensor& actual, const Tensor& expected, at::ScalarType d
 }
 
 void expect_equal(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  const bool ok = actual.sizes() == expected.sizes() &&
-                  at::equal(actual.to(at::kCPU), expected.to(at::kCPU));
+  const bool ok =
+      actual.sizes() == expected.sizes() && at::equal(actual.to(at::kCPU), expected.to(at::kCPU));
   report(ok, what);
 }
 
@@ -97,12 +97,12 @@ at::ScalarType opmath_of(at::ScalarType t) { return t == at::kDouble ? at::kDoub
 // ---- gp_interpolate -----------------------------------------------------------------------------
 
 void test_gp_interpolate(const at::TensorOptions& o) {
-  const auto fwd = op("gankernels::gp_interpolate")
-                       .typed<Tensor(const Tensor&, const Tensor&, const Tensor&)>();
+  const auto fwd =
+      op("gankernels::gp_interpolate").typed<Tensor(const Tensor&, const Tensor&, const Tensor&)>();
   const auto bwd = op("gankernels::gp_interpolate_backward")
-                       .typed<std::tuple<Tensor, Tensor, Tensor>(
-                           const Tensor&, const Tensor&, const std::optional<Tensor>&,
-                           const std::optional<Tensor>&)>();
+                       .typed<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&,
+                                                                 const std::optional<Tensor>&,
+                                                                 const std::optional<Tensor>&)>();
   const auto dtype = c10::typeMetaToScalarType(o.dtype());
   const auto opmath = opmath_of(dtype);
   for (const char* layout : {"contiguous", "channels_last", "strided"}) {
@@ -157,9 +157,9 @@ std::tuple<Tensor, Tensor> aten_norm_penalty(const Tensor& grad, double target, 
 }
 
 void test_norm_penalty(const at::TensorOptions& o) {
-  const auto fwd = op("gankernels::norm_penalty")
-                       .typed<std::tuple<Tensor, Tensor>(const Tensor&, double, double, bool,
-                                                         double)>();
+  const auto fwd =
+      op("gankernels::norm_penalty")
+          .typed<std::tuple<Tensor, Tensor>(const Tensor&, double, double, bool, double)>();
   const auto bwd = op("gankernels::norm_penalty_backward")
                        .typed<Tensor(const Tensor&, const std::optional<Tensor>&, const Tensor&,
                                      const Tensor&, double, double, bool, double)>();
@@ -172,8 +172,8 @@ void test_norm_penalty(const at::TensorOptions& o) {
     double inv_scale;
   };
   const std::vector<Case> cases = {
-      {{6, 3, 8, 8}, 1.0, 10.0, false, 1.0},  {{6, 3, 8, 8}, 1.0, 10.0, true, 1.0},
-      {{256, 2}, 0.0, 5.0, false, 1.0},        {{3, 70001}, 1.0, 10.0, false, 0.25},
+      {{6, 3, 8, 8}, 1.0, 10.0, false, 1.0}, {{6, 3, 8, 8}, 1.0, 10.0, true, 1.0},
+      {{256, 2}, 0.0, 5.0, false, 1.0},      {{3, 70001}, 1.0, 10.0, false, 0.25},
       {{1, 1}, 1.0, 10.0, false, 1.0},
   };
   for (const Case& c : cases) {
@@ -196,23 +196,22 @@ void test_norm_penalty(const at::TensorOptions& o) {
         aten_norm_penalty(leaf, c.target, c.weight, c.one_sided, c.inv_scale);
     const Tensor grad_loss = at::full({}, 0.75, o.dtype(opmath));
     const Tensor grad_norms = at::randn({c.shape[0]}, o.dtype(opmath));
-    const Tensor expected = torch::autograd::grad({aloss, anorms}, {leaf},
-                                                  {grad_loss, grad_norms},
+    const Tensor expected = torch::autograd::grad({aloss, anorms}, {leaf}, {grad_loss, grad_norms},
                                                   /*retain_graph=*/true)[0];
-    const Tensor got = bwd.call(grad_loss, grad_norms, grad, norms, c.target, c.weight,
-                                c.one_sided, c.inv_scale);
+    const Tensor got =
+        bwd.call(grad_loss, grad_norms, grad, norms, c.target, c.weight, c.one_sided, c.inv_scale);
     expect_close(got, expected, dtype, label("norm_penalty_backward", o, name.str()));
     const Tensor expected_loss_only = torch::autograd::grad({aloss}, {leaf}, {grad_loss})[0];
-    const Tensor got_loss_only = bwd.call(grad_loss, std::nullopt, grad, norms, c.target,
-                                          c.weight, c.one_sided, c.inv_scale);
+    const Tensor got_loss_only = bwd.call(grad_loss, std::nullopt, grad, norms, c.target, c.weight,
+                                          c.one_sided, c.inv_scale);
     expect_close(got_loss_only, expected_loss_only, dtype,
                  label("norm_penalty_backward", o, name.str() + " no grad_norms"));
   }
   // A zero row has norm 0 and gradient 0, never NaN.
   const Tensor zero = at::zeros({2, 5}, o);
   const auto [zloss, znorms] = fwd.call(zero, 1.0, 10.0, false, 1.0);
-  const Tensor zgrad = bwd.call(at::ones({}, o.dtype(opmath)), std::nullopt, zero, znorms, 1.0, 10.0,
-                                false, 1.0);
+  const Tensor zgrad =
+      bwd.call(at::ones({}, o.dtype(opmath)), std::nullopt, zero, znorms, 1.0, 10.0, false, 1.0);
   expect_equal(zgrad, at::zeros({2, 5}, o), label("norm_penalty_backward", o, "zero rows"));
   expect_error([&] { fwd.call(zero, -1.0, 10.0, false, 1.0); }, "target must be >= 0",
                label("norm_penalty", o, "negative target"));
@@ -220,10 +219,10 @@ void test_norm_penalty(const at::TensorOptions& o) {
 
 // ---- adversarial_loss ---------------------------------------------------------------------------
 
-const char* const kKinds[] = {"minimax", "nonsaturating", "wasserstein", "hinge",
-                              "least_squares", "relativistic", "kl", "reverse_kl", "pearson",
-                              "neyman", "squared_hellinger", "jensen_shannon", "gan",
-                              "total_variation"};
+const char* const kKinds[] = {
+    "minimax", "nonsaturating",  "wasserstein", "hinge",  "least_squares",     "relativistic",
+    "kl",      "reverse_kl",     "pearson",     "neyman", "squared_hellinger", "jensen_shannon",
+    "gan",     "total_variation"};
 
 Tensor sp(const Tensor& x) { return at::softplus(x); }
 
@@ -279,9 +278,8 @@ Tensor aten_loss(const std::optional<Tensor>& real, const Tensor& fake, const st
 
 void test_adversarial_loss(const at::TensorOptions& o) {
   const auto fwd = op("gankernels::adversarial_loss")
-                       .typed<Tensor(const std::optional<Tensor>&, const Tensor&,
-                                     c10::string_view, c10::string_view, double, double, double,
-                                     bool)>();
+                       .typed<Tensor(const std::optional<Tensor>&, const Tensor&, c10::string_view,
+                                     c10::string_view, double, double, double, bool)>();
   const auto bwd = op("gankernels::adversarial_loss_backward")
                        .typed<std::tuple<Tensor, Tensor>(
                            const Tensor&, const std::optional<Tensor>&, const Tensor&,
@@ -351,13 +349,12 @@ void test_clip(const at::Device& device) {
   // injected infinities and NaN.
   std::vector<Tensor> params;
   const std::vector<std::pair<int64_t, at::ScalarType>> specs = {
-      {1, at::kFloat},        {300, at::kFloat},   {65535, at::kFloat}, {65536, at::kFloat},
-      {65537, at::kFloat},    {0, at::kFloat},     {4097, at::kDouble}, {1025, at::kHalf},
-      {2049, at::kBFloat16},  {200000, at::kFloat}};
+      {1, at::kFloat},       {300, at::kFloat},   {65535, at::kFloat}, {65536, at::kFloat},
+      {65537, at::kFloat},   {0, at::kFloat},     {4097, at::kDouble}, {1025, at::kHalf},
+      {2049, at::kBFloat16}, {200000, at::kFloat}};
   for (const auto& [n, dt] : specs) {
-    params.push_back((at::randn({n}, at::TensorOptions().dtype(at::kDouble)) * 0.02)
-                         .to(dt)
-                         .to(device));
+    params.push_back(
+        (at::randn({n}, at::TensorOptions().dtype(at::kDouble)) * 0.02).to(dt).to(device));
   }
   params[1][3] = INFINITY;
   params[1][4] = -INFINITY;
@@ -379,9 +376,9 @@ void test_clip(const at::Device& device) {
   dev << device;
   report(count.dim() == 0 && count.scalar_type() == at::kLong && count.device() == device,
          "clip_ [" + dev.str() + "] count is an int64 scalar on the params' device");
-  report(count.item<int64_t>() == expected_count,
-         "clip_ [" + dev.str() + "] count " + std::to_string(count.item<int64_t>()) + " == " +
-             std::to_string(expected_count));
+  report(count.item<int64_t>() == expected_count, "clip_ [" + dev.str() + "] count " +
+                                                      std::to_string(count.item<int64_t>()) +
+                                                      " == " + std::to_string(expected_count));
   bool same = true;
   for (size_t i = 0; i < params.size(); ++i) {
     same = same && at::equal(params[i].isnan(), expected[i].isnan()) &&
@@ -406,11 +403,10 @@ void run_all(const at::Device& device) {
 
 int main() {
   at::manual_seed(0);
-  for (const char* name :
-       {"gankernels::gp_interpolate", "gankernels::gp_interpolate_backward",
-        "gankernels::norm_penalty", "gankernels::norm_penalty_backward",
-        "gankernels::adversarial_loss", "gankernels::adversarial_loss_backward",
-        "gankernels::clip_"}) {
+  for (const char* name : {"gankernels::gp_interpolate", "gankernels::gp_interpolate_backward",
+                           "gankernels::norm_penalty", "gankernels::norm_penalty_backward",
+                           "gankernels::adversarial_loss", "gankernels::adversarial_loss_backward",
+                           "gankernels::clip_"}) {
     const auto handle = c10::Dispatcher::singleton().findOp({name, ""});
     report(handle.has_value() && handle->hasKernelForDispatchKey(c10::DispatchKey::CPU),
            std::string(name) + " has a CPU kernel");

@@ -19,9 +19,7 @@ namespace gankernels {
 
 // The names Python gives dtypes ("float32", "int64", "bool"), so that a message from here reads
 // as the one gankernels/ops/_checks.py gives.
-inline std::string dtype_name(at::ScalarType t) {
-  return std::string(c10::getDtypeNames(t).first);
-}
+inline std::string dtype_name(at::ScalarType t) { return std::string(c10::getDtypeNames(t).first); }
 
 // A double as Python's repr() writes it: the shortest digits that read back the same, in fixed
 // notation for exponents -4 to 15 ("-1.0", "0.01", "100000.0") and scientific otherwise
@@ -58,9 +56,9 @@ inline std::string py_float(double x) {
 // dtype, ValueError for everything else (TORCH_CHECK_TYPE / TORCH_CHECK_VALUE).
 inline void check_floating(const at::Tensor& t, const char* op, const char* name) {
   const auto st = t.scalar_type();
-  TORCH_CHECK_TYPE(
-      st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op, ": ",
-      name, " must be float32, float64, float16 or bfloat16, got ", dtype_name(st));
+  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16,
+                   op, ": ", name, " must be float32, float64, float16 or bfloat16, got ",
+                   dtype_name(st));
 }
 
 inline void check_batch(const at::Tensor& t, const char* op, const char* name) {
@@ -76,18 +74,17 @@ inline void check_same_device(const at::Tensor& t, const at::Tensor& ref, const 
                     ref_name, " (", ref.device(), "), got ", t.device());
 }
 
-inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* op,
-                       const char* name, const char* ref_name, bool shape = true) {
+inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* op, const char* name,
+                       const char* ref_name, bool shape = true) {
   check_same_device(t, ref, op, name, ref_name);
   TORCH_CHECK_TYPE(t.scalar_type() == ref.scalar_type(), op, ": ", name,
-                   " must have the same dtype as ", ref_name, " (",
-                   dtype_name(ref.scalar_type()), "), got ", dtype_name(t.scalar_type()));
+                   " must have the same dtype as ", ref_name, " (", dtype_name(ref.scalar_type()),
+                   "), got ", dtype_name(t.scalar_type()));
   if (shape) {
     TORCH_CHECK_VALUE(t.sizes() == ref.sizes(), op, ": ", name, " must have the same shape as ",
                       ref_name, " ", ref.sizes(), ", got ", t.sizes());
   }
 }
-
 
 inline void check_eps(const at::Tensor& eps, const at::Tensor& ref, const char* op,
                       const char* ref_name) {
@@ -178,8 +175,8 @@ inline LossChoice check_adversarial_loss(const std::optional<at::Tensor>& real_o
                     " loss of kind '", std::string(kind), "' needs real_out, got None");
   if (real_out.has_value()) {
     check_floating(*real_out, op, "real_out");
-    TORCH_CHECK_VALUE(real_out->numel() > 0, op, ": real_out is empty (shape ",
-                      real_out->sizes(), "); need B >= 1");
+    TORCH_CHECK_VALUE(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
+                      "); need B >= 1");
     check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
   }
   return {k, critic};
@@ -205,9 +202,9 @@ inline void check_clip_param(const at::Tensor& p, size_t i, c10::Device device) 
   constexpr const char* op = "clip_";
   TORCH_CHECK_VALUE(p.defined(), op, ": params[", i, "] is an undefined tensor");
   const auto st = p.scalar_type();
-  TORCH_CHECK_TYPE(
-      st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op,
-      ": params[", i, "] must be float32, float64, float16 or bfloat16, got ", dtype_name(st));
+  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16,
+                   op, ": params[", i, "] must be float32, float64, float16 or bfloat16, got ",
+                   dtype_name(st));
   TORCH_CHECK_VALUE(p.device() == device, op,
                     ": every tensor in params must be on one device; params[0] is on ", device,
                     ", params[", i, "] on ", p.device());

@@ -61,16 +61,11 @@ Bits bits_of(T value) {
 
 inline ClipBound clip_bound(c10::ScalarType dtype, double c) {
   switch (dtype) {
-    case c10::kDouble:
-      return {8, bits_of<double, uint64_t>(c), 0x7ff0000000000000ull};
-    case c10::kFloat:
-      return {4, bits_of<float, uint32_t>(static_cast<float>(c)), 0x7f800000u};
-    case c10::kHalf:
-      return {2, c10::Half(static_cast<float>(c)).x, 0x7c00u};
-    case c10::kBFloat16:
-      return {2, c10::BFloat16(static_cast<float>(c)).x, 0x7f80u};
-    default:
-      TORCH_CHECK(false, "clip_: internal error: unexpected dtype ", dtype);
+    case c10::kDouble: return {8, bits_of<double, uint64_t>(c), 0x7ff0000000000000ull};
+    case c10::kFloat: return {4, bits_of<float, uint32_t>(static_cast<float>(c)), 0x7f800000u};
+    case c10::kHalf: return {2, c10::Half(static_cast<float>(c)).x, 0x7c00u};
+    case c10::kBFloat16: return {2, c10::BFloat16(static_cast<float>(c)).x, 0x7f80u};
+    default: TORCH_CHECK(false, "clip_: internal error: unexpected dtype ", dtype);
   }
 }
 

@@ -11,27 +11,47 @@
 namespace gankernels {
 
 enum class LossKind {
-  Minimax, Nonsaturating, Wasserstein, Hinge, LeastSquares, Relativistic,
-  KL, ReverseKL, Pearson, Neyman, SquaredHellinger, JensenShannon, Gan, TotalVariation,
+  Minimax,
+  Nonsaturating,
+  Wasserstein,
+  Hinge,
+  LeastSquares,
+  Relativistic,
+  KL,
+  ReverseKL,
+  Pearson,
+  Neyman,
+  SquaredHellinger,
+  JensenShannon,
+  Gan,
+  TotalVariation,
 };
 
 inline LossKind parse_loss_kind(c10::string_view kind) {
   static const std::pair<const char*, LossKind> table[] = {
-      {"minimax", LossKind::Minimax}, {"nonsaturating", LossKind::Nonsaturating},
-      {"wasserstein", LossKind::Wasserstein}, {"hinge", LossKind::Hinge},
-      {"least_squares", LossKind::LeastSquares}, {"relativistic", LossKind::Relativistic},
-      {"kl", LossKind::KL}, {"reverse_kl", LossKind::ReverseKL}, {"pearson", LossKind::Pearson},
-      {"neyman", LossKind::Neyman}, {"squared_hellinger", LossKind::SquaredHellinger},
-      {"jensen_shannon", LossKind::JensenShannon}, {"gan", LossKind::Gan},
+      {"minimax", LossKind::Minimax},
+      {"nonsaturating", LossKind::Nonsaturating},
+      {"wasserstein", LossKind::Wasserstein},
+      {"hinge", LossKind::Hinge},
+      {"least_squares", LossKind::LeastSquares},
+      {"relativistic", LossKind::Relativistic},
+      {"kl", LossKind::KL},
+      {"reverse_kl", LossKind::ReverseKL},
+      {"pearson", LossKind::Pearson},
+      {"neyman", LossKind::Neyman},
+      {"squared_hellinger", LossKind::SquaredHellinger},
+      {"jensen_shannon", LossKind::JensenShannon},
+      {"gan", LossKind::Gan},
       {"total_variation", LossKind::TotalVariation},
   };
   for (const auto& entry : table) {
     if (kind == entry.first) return entry.second;
   }
-  TORCH_CHECK_VALUE(false, "adversarial_loss: unknown kind '", std::string(kind),
-              "'; expected one of: minimax, nonsaturating, wasserstein, hinge, least_squares, "
-              "relativistic, kl, reverse_kl, pearson, neyman, squared_hellinger, "
-              "jensen_shannon, gan, total_variation");
+  TORCH_CHECK_VALUE(
+      false, "adversarial_loss: unknown kind '", std::string(kind),
+      "'; expected one of: minimax, nonsaturating, wasserstein, hinge, least_squares, "
+      "relativistic, kl, reverse_kl, pearson, neyman, squared_hellinger, "
+      "jensen_shannon, gan, total_variation");
 }
 
 inline bool parse_role_is_critic(c10::string_view role) {

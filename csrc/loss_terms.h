@@ -17,8 +17,8 @@
 
 #include <cmath>
 
-#include "loss_kinds.h"
 #include "host_math.h"
+#include "loss_kinds.h"
 
 namespace gankernels {
 

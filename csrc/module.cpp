@@ -4,9 +4,9 @@
 
 extern "C" {
 PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {
-      PyModuleDef_HEAD_INIT, "_C", "gankernels' compiled kernels (torch.ops.gankernels)", -1,
-      nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C",
+                                          "gankernels' compiled kernels (torch.ops.gankernels)", -1,
+                                          nullptr};
   return PyModule_Create(&module_def);
 }
 }

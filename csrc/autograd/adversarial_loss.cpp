@@ -10,11 +10,13 @@ namespace gankernels {
 namespace autograd {
 namespace {
 
-using ForwardSig = at::Tensor(const std::optional<at::Tensor>&, const at::Tensor&,
-                              c10::string_view, c10::string_view, double, double, double, bool);
-using BackwardSig = std::tuple<at::Tensor, at::Tensor>(
-    const at::Tensor&, const std::optional<at::Tensor>&, const at::Tensor&, c10::string_view,
-    c10::string_view, double, double, double, bool);
+using ForwardSig = at::Tensor(const std::optional<at::Tensor>&, const at::Tensor&, c10::string_view,
+                              c10::string_view, double, double, double, bool);
+using BackwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&,
+                                                       const std::optional<at::Tensor>&,
+                                                       const at::Tensor&, c10::string_view,
+                                                       c10::string_view, double, double, double,
+                                                       bool);
 
 struct AdversarialLoss : public torch::autograd::Function<AdversarialLoss> {
   static at::Tensor forward(AutogradContext* ctx, const std::optional<at::Tensor>& real_out,
@@ -34,8 +36,7 @@ struct AdversarialLoss : public torch::autograd::Function<AdversarialLoss> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static const auto backward_op =
-        op_handle<BackwardSig>("gankernels::adversarial_loss_backward");
+    static const auto backward_op = op_handle<BackwardSig>("gankernels::adversarial_loss_backward");
     const auto saved = ctx->get_saved_variables();
     const std::optional<at::Tensor> real_out = optional_of(saved[0]);
     const auto& data = ctx->saved_data;
@@ -44,8 +45,14 @@ struct AdversarialLoss : public torch::autograd::Function<AdversarialLoss> {
         data.at("role").toStringRef(), data.at("a").toDouble(), data.at("b").toDouble(),
         data.at("c").toDouble(), data.at("nonsaturating").toBool());
     // The schema's stand-in for a missing real_out's gradient is an empty tensor.
-    return {real_out.has_value() ? grad_real : at::Tensor(), grad_fake, at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {real_out.has_value() ? grad_real : at::Tensor(),
+            grad_fake,
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -53,8 +60,8 @@ at::Tensor adversarial_loss_autograd(const std::optional<at::Tensor>& real_out,
                                      const at::Tensor& fake_out, c10::string_view kind,
                                      c10::string_view role, double a, double b, double c,
                                      bool nonsaturating) {
-  return AdversarialLoss::apply(real_out, fake_out, std::string(kind), std::string(role), a, b,
-                                c, nonsaturating);
+  return AdversarialLoss::apply(real_out, fake_out, std::string(kind), std::string(role), a, b, c,
+                                nonsaturating);
 }
 
 }  // namespace

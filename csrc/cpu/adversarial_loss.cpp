@@ -64,9 +64,19 @@ BlockSumFn<scalar_t> pick_sum(Fn f) {
   switch (f) {
 #define GK_CASE(name) \
   case Fn::name: return &block_sum<Fn::name, Deriv, scalar_t>;
-    GK_CASE(Softplus) GK_CASE(SoftplusNeg) GK_CASE(Identity) GK_CASE(ReluOneMinus)
-    GK_CASE(ReluOnePlus) GK_CASE(HalfSquare) GK_CASE(Exp) GK_CASE(ExpNeg) GK_CASE(Expm1)
-    GK_CASE(Expm1Neg) GK_CASE(PearsonConj) GK_CASE(NeymanConj) GK_CASE(HalfTanh)
+    GK_CASE(Softplus)
+    GK_CASE(SoftplusNeg)
+    GK_CASE(Identity)
+    GK_CASE(ReluOneMinus)
+    GK_CASE(ReluOnePlus)
+    GK_CASE(HalfSquare)
+    GK_CASE(Exp)
+    GK_CASE(ExpNeg)
+    GK_CASE(Expm1)
+    GK_CASE(Expm1Neg)
+    GK_CASE(PearsonConj)
+    GK_CASE(NeymanConj)
+    GK_CASE(HalfTanh)
 #undef GK_CASE
   }
   TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
@@ -80,9 +90,9 @@ inline int64_t num_blocks(int64_t n) { return (n + cpu::kBlock - 1) / cpu::kBloc
 template <typename scalar_t>
 std::pair<double, double> reduce_both(const Array& real, const Term& rt, const Array& fake,
                                       const Term& ft, bool deriv) {
-  const BlockSumFn<scalar_t> rsum = real.data
-      ? (deriv ? pick_sum<true, scalar_t>(rt.fn) : pick_sum<false, scalar_t>(rt.fn))
-      : nullptr;
+  const BlockSumFn<scalar_t> rsum =
+      real.data ? (deriv ? pick_sum<true, scalar_t>(rt.fn) : pick_sum<false, scalar_t>(rt.fn))
+                : nullptr;
   const BlockSumFn<scalar_t> fsum =
       deriv ? pick_sum<true, scalar_t>(ft.fn) : pick_sum<false, scalar_t>(ft.fn);
   const int64_t nr = real.data ? num_blocks(real.n) : 0;
@@ -113,12 +123,12 @@ std::pair<double, double> reduce_both(const Array& real, const Term& rt, const A
 // out_j = scale * F'(v_j - shift) + add, for begin <= j < end.
 template <Fn F, typename scalar_t>
 GK_CLONES void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
-                double scale, double add) {
+                          double scale, double add) {
   using opmath_t = at::opmath_type<scalar_t>;
   const scalar_t* v = static_cast<const scalar_t*>(in);
   scalar_t* g = static_cast<scalar_t*>(out);
   const opmath_t s = static_cast<opmath_t>(shift), sc = static_cast<opmath_t>(scale),
-              ad = static_cast<opmath_t>(add);
+                 ad = static_cast<opmath_t>(add);
   for (int64_t j = begin; j < end; ++j) {
     g[j] = static_cast<scalar_t>(sc * fn_deriv(F, static_cast<opmath_t>(v[j]) - s) + ad);
   }
@@ -131,9 +141,19 @@ BlockGradFn pick_grad(Fn f) {
   switch (f) {
 #define GK_CASE(name) \
   case Fn::name: return &block_grad<Fn::name, scalar_t>;
-    GK_CASE(Softplus) GK_CASE(SoftplusNeg) GK_CASE(Identity) GK_CASE(ReluOneMinus)
-    GK_CASE(ReluOnePlus) GK_CASE(HalfSquare) GK_CASE(Exp) GK_CASE(ExpNeg) GK_CASE(Expm1)
-    GK_CASE(Expm1Neg) GK_CASE(PearsonConj) GK_CASE(NeymanConj) GK_CASE(HalfTanh)
+    GK_CASE(Softplus)
+    GK_CASE(SoftplusNeg)
+    GK_CASE(Identity)
+    GK_CASE(ReluOneMinus)
+    GK_CASE(ReluOnePlus)
+    GK_CASE(HalfSquare)
+    GK_CASE(Exp)
+    GK_CASE(ExpNeg)
+    GK_CASE(Expm1)
+    GK_CASE(Expm1Neg)
+    GK_CASE(PearsonConj)
+    GK_CASE(NeymanConj)
+    GK_CASE(HalfTanh)
 #undef GK_CASE
   }
   TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
@@ -200,18 +220,19 @@ at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
   const Array ra = plan.use_real ? array_of(real) : Array{};
   const auto opmath = opmath_scalar_type(fake_out.scalar_type());
   at::Tensor loss = at::empty({}, fake_out.options().dtype(opmath));
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
-                                  "adversarial_loss_cpu", [&] {
-    if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
-    const auto [sr, sg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, false);
-    double value = plan.fake.sign * sg / static_cast<double>(fa.n) + plan.fake.constant;
-    if (plan.use_real) value += plan.real.sign * sr / static_cast<double>(ra.n) + plan.real.constant;
-    if (opmath == at::kDouble) {
-      *loss.data_ptr<double>() = value;
-    } else {
-      *loss.data_ptr<float>() = static_cast<float>(value);
-    }
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_cpu", [&] {
+        if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
+        const auto [sr, sg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, false);
+        double value = plan.fake.sign * sg / static_cast<double>(fa.n) + plan.fake.constant;
+        if (plan.use_real)
+          value += plan.real.sign * sr / static_cast<double>(ra.n) + plan.real.constant;
+        if (opmath == at::kDouble) {
+          *loss.data_ptr<double>() = value;
+        } else {
+          *loss.data_ptr<float>() = static_cast<float>(value);
+        }
+      });
   return loss;
 }
 
@@ -220,10 +241,9 @@ at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
 double read_grad_loss(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
   check_adversarial_loss_grad(grad_loss, fake_out);
   double value = 0.0;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_loss.scalar_type(),
-                                  "adversarial_loss_grad_loss", [&] {
-    value = static_cast<double>(*grad_loss.const_data_ptr<scalar_t>());
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, grad_loss.scalar_type(), "adversarial_loss_grad_loss",
+      [&] { value = static_cast<double>(*grad_loss.const_data_ptr<scalar_t>()); });
   return value;
 }
 
@@ -261,30 +281,36 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward_cpu(
     gr = grad_out_for(*real_out, real);
   }
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
-                                  "adversarial_loss_backward_cpu", [&] {
-    GradJob jr, jf;
-    jf = {fa.data, gf.buffer.data_ptr(), fa.n, pick_grad<scalar_t>(plan.fake.fn), 0.0,
-          gl * plan.fake.sign / static_cast<double>(fa.n), 0.0};
-    if (plan.use_real) {
-      jr = {ra.data, gr.buffer.data_ptr(), ra.n, pick_grad<scalar_t>(plan.real.fn), 0.0,
-            gl * plan.real.sign / static_cast<double>(ra.n), 0.0};
-    }
-    if (plan.relativistic) {
-      relativistic_shifts<scalar_t>(plan, ra, fa);
-      // Each array's mean enters the other term: d/dx_k of mean_j F_y(y_j - m_x) is
-      // -mean_j F_y'(y_j - m_x) / N_x.
-      const auto [dr, dg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, true);
-      jr.shift = plan.real.shift;
-      jf.shift = plan.fake.shift;
-      jr.add = -gl * plan.fake.sign * dg / static_cast<double>(fa.n) / static_cast<double>(ra.n);
-      jf.add = -gl * plan.real.sign * dr / static_cast<double>(ra.n) / static_cast<double>(fa.n);
-    } else {
-      jr.shift = plan.real.shift;
-      jf.shift = plan.fake.shift;
-    }
-    run_grads(jr, jf);
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_backward_cpu", [&] {
+        GradJob jr, jf;
+        jf = {fa.data, gf.buffer.data_ptr(),
+              fa.n,    pick_grad<scalar_t>(plan.fake.fn),
+              0.0,     gl * plan.fake.sign / static_cast<double>(fa.n),
+              0.0};
+        if (plan.use_real) {
+          jr = {ra.data, gr.buffer.data_ptr(),
+                ra.n,    pick_grad<scalar_t>(plan.real.fn),
+                0.0,     gl * plan.real.sign / static_cast<double>(ra.n),
+                0.0};
+        }
+        if (plan.relativistic) {
+          relativistic_shifts<scalar_t>(plan, ra, fa);
+          // Each array's mean enters the other term: d/dx_k of mean_j F_y(y_j - m_x) is
+          // -mean_j F_y'(y_j - m_x) / N_x.
+          const auto [dr, dg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, true);
+          jr.shift = plan.real.shift;
+          jf.shift = plan.fake.shift;
+          jr.add =
+              -gl * plan.fake.sign * dg / static_cast<double>(fa.n) / static_cast<double>(ra.n);
+          jf.add =
+              -gl * plan.real.sign * dr / static_cast<double>(ra.n) / static_cast<double>(fa.n);
+        } else {
+          jr.shift = plan.real.shift;
+          jf.shift = plan.fake.shift;
+        }
+        run_grads(jr, jf);
+      });
   if (!gf.out.is_same(gf.buffer)) gf.out.copy_(gf.buffer);
   if (gr.buffer.defined() && !gr.out.is_same(gr.buffer)) gr.out.copy_(gr.buffer);
   return {gr.out, gf.out};

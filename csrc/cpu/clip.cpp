@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "checks.h"
-#include "cpu/partition.h"
 #include "clip_bound.h"
+#include "cpu/partition.h"
 
 namespace gankernels {
 namespace {
@@ -137,8 +137,8 @@ at::Tensor clip_cpu(at::TensorList params, double c) {
 
   // Clamps [begin, end) of the concatenation of every segment, returning its count.
   auto run = [&](int64_t begin, int64_t end) {
-    size_t k = static_cast<size_t>(
-        std::upper_bound(offsets.begin(), offsets.end(), begin) - offsets.begin() - 1);
+    size_t k = static_cast<size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
+                                   offsets.begin() - 1);
     int64_t local = 0;
     for (int64_t pos = begin; pos < end; ++k) {
       const int64_t start = offsets[k];

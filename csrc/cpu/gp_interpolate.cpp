@@ -28,7 +28,8 @@ template <typename scalar_t, typename opmath_t>
 inline void interpolate_row(const scalar_t* __restrict r, const scalar_t* __restrict f,
                             scalar_t* __restrict out, int64_t n, opmath_t a, opmath_t b) {
   for (int64_t j = 0; j < n; ++j) {
-    out[j] = static_cast<scalar_t>(a * static_cast<opmath_t>(r[j]) + b * static_cast<opmath_t>(f[j]));
+    out[j] =
+        static_cast<scalar_t>(a * static_cast<opmath_t>(r[j]) + b * static_cast<opmath_t>(f[j]));
   }
 }
 
@@ -65,16 +66,17 @@ Tensor gp_interpolate_cpu(const Tensor& real, const Tensor& fake, const Tensor& 
     scalar_t* op_ = work.mutable_data_ptr<scalar_t>();
     cpu::for_each_segment(B, N, [&](int64_t i, int64_t start, int64_t len) {
       interpolate_row<scalar_t, opmath_t>(rp + start, fp + start, op_ + start, len, ep[i],
-                                       opmath_t(1) - ep[i]);
+                                          opmath_t(1) - ep[i]);
     });
   });
   if (!direct) out.copy_(work);
   return out;
 }
 
-std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
-    const Tensor& grad, const Tensor& eps, const std::optional<Tensor>& real,
-    const std::optional<Tensor>& fake) {
+std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(const Tensor& grad,
+                                                               const Tensor& eps,
+                                                               const std::optional<Tensor>& real,
+                                                               const std::optional<Tensor>& fake) {
   constexpr const char* op = "gp_interpolate_backward";
   check_gp_interpolate_backward(grad, eps, real, fake);
   const bool need_eps = real.has_value();
@@ -110,7 +112,7 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cpu(
     if (!need_eps) {
       cpu::for_each_segment(B, N, [&](int64_t i, int64_t start, int64_t len) {
         scale_row<scalar_t, opmath_t>(gp + start, grp + start, gfp + start, len, ep[i],
-                                   opmath_t(1) - ep[i]);
+                                      opmath_t(1) - ep[i]);
       });
       std::fill(gep, gep + B, 0.0);
       return;

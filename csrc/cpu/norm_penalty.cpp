@@ -63,7 +63,8 @@ std::tuple<Tensor, Tensor> norm_penalty_cpu(const Tensor& grad, double target, d
       if (one_sided) d = std::max(d, 0.0);
       total += d * d;
     }
-    *loss.mutable_data_ptr<opmath_t>() = static_cast<opmath_t>(weight * (total / static_cast<double>(B)));
+    *loss.mutable_data_ptr<opmath_t>() =
+        static_cast<opmath_t>(weight * (total / static_cast<double>(B)));
   });
   return {loss, norms};
 }
@@ -117,7 +118,8 @@ Tensor norm_penalty_backward_cpu(const Tensor& grad_loss, const std::optional<Te
       const scalar_t* __restrict x = gp + start;
       scalar_t* __restrict y = wp + start;
       const opmath_t c = coef[i];
-      for (int64_t j = 0; j < len; ++j) y[j] = static_cast<scalar_t>(c * static_cast<opmath_t>(x[j]));
+      for (int64_t j = 0; j < len; ++j)
+        y[j] = static_cast<scalar_t>(c * static_cast<opmath_t>(x[j]));
     });
   });
   if (!direct) out.copy_(work);

@@ -81,8 +81,9 @@ struct RelStats {
 // This thread's share of sum_k eval(x_k) over one array, which `blocks` blocks starting at
 // `first` walk together (zero for the other blocks), `Unroll` packs in flight.
 template <int Unroll, typename scalar_t, typename Eval>
-__device__ __forceinline__ at::opmath_type<scalar_t> share_sum(const scalar_t* __restrict__ x, int64_t n,
-                                                        int first, int blocks, Eval&& eval) {
+__device__ __forceinline__ at::opmath_type<scalar_t> share_sum(const scalar_t* __restrict__ x,
+                                                               int64_t n, int first, int blocks,
+                                                               Eval&& eval) {
   using opmath_t = at::opmath_type<scalar_t>;
   opmath_t acc = 0;
   const int b = static_cast<int>(blockIdx.x) - first;
@@ -102,9 +103,9 @@ __device__ __forceinline__ at::opmath_type<scalar_t> share_sum(const scalar_t* _
 // This thread's share of the stage's sum over one array: v (Means), F(v - shift) (Loss) or
 // F'(v - shift) (DerivMeans), with F chosen once, outside the loop.
 template <Stage S, typename scalar_t>
-__device__ __forceinline__ at::opmath_type<scalar_t> stage_share(const scalar_t* x, int64_t n, int first,
-                                                          int blocks, Fn fn,
-                                                          at::opmath_type<scalar_t> shift) {
+__device__ __forceinline__ at::opmath_type<scalar_t> stage_share(const scalar_t* x, int64_t n,
+                                                                 int first, int blocks, Fn fn,
+                                                                 at::opmath_type<scalar_t> shift) {
   using opmath_t = at::opmath_type<scalar_t>;
   if constexpr (S == Stage::Means) {
     return share_sum<4>(x, n, first, blocks, [](opmath_t v) { return v; });
@@ -212,7 +213,8 @@ template <typename scalar_t>
 __device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
                                            scalar_t* __restrict__ out, int64_t n, int64_t lane,
                                            int64_t team, Fn fn, at::opmath_type<scalar_t> gl,
-                                           at::opmath_type<scalar_t> scale, at::opmath_type<scalar_t> shift,
+                                           at::opmath_type<scalar_t> scale,
+                                           at::opmath_type<scalar_t> shift,
                                            at::opmath_type<scalar_t> add) {
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
@@ -239,7 +241,8 @@ __device__ __forceinline__ void grad_share(const scalar_t* __restrict__ x,
 // stats == nullptr, a relativistic loss computes its statistics in-block first.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
-    adversarial_grad_kernel(LossArgs<scalar_t> a, const at::opmath_type<scalar_t>* __restrict__ grad_loss,
+    adversarial_grad_kernel(LossArgs<scalar_t> a,
+                            const at::opmath_type<scalar_t>* __restrict__ grad_loss,
                             const at::opmath_type<scalar_t>* __restrict__ stats,
                             scalar_t* __restrict__ grad_real, scalar_t* __restrict__ grad_fake,
                             int64_t n_grad_real) {
@@ -352,35 +355,35 @@ Tensor adversarial_loss_cuda(const std::optional<Tensor>& real_out, const Tensor
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const auto device = fake_out.device().index();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
-                                  "adversarial_loss", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const int64_t resident =
-        resident_blocks(adversarial_reduce_kernel<scalar_t, Stage::Loss>, kBlock, device);
-    const LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
-    if (single) {
-      adversarial_reduce_kernel<scalar_t, Stage::Loss><<<1, kBlock, 0, stream>>>(
-          args, nullptr, loss.mutable_data_ptr<opmath_t>(), nullptr, nullptr);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-    const int grid = args.blocks_real + args.blocks_fake;
-    // One buffer: [4] statistics, then [2 * grid] partials; 2 counters in one memset.
-    Tensor work = at::empty({4 + 2 * grid}, fake.options().dtype(opmath));
-    opmath_t* stats = work.mutable_data_ptr<opmath_t>();
-    Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
-    C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
-    unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
-    if (plan.relativistic) {
-      adversarial_reduce_kernel<scalar_t, Stage::Means><<<grid, kBlock, 0, stream>>>(
-          args, stats, nullptr, stats + 4, counter);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      ++counter;
-    }
-    adversarial_reduce_kernel<scalar_t, Stage::Loss><<<grid, kBlock, 0, stream>>>(
-        args, stats, loss.mutable_data_ptr<opmath_t>(), stats + 4, counter);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss", [&] {
+        using opmath_t = at::opmath_type<scalar_t>;
+        const int64_t resident =
+            resident_blocks(adversarial_reduce_kernel<scalar_t, Stage::Loss>, kBlock, device);
+        const LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
+        if (single) {
+          adversarial_reduce_kernel<scalar_t, Stage::Loss><<<1, kBlock, 0, stream>>>(
+              args, nullptr, loss.mutable_data_ptr<opmath_t>(), nullptr, nullptr);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          return;
+        }
+        const int grid = args.blocks_real + args.blocks_fake;
+        // One buffer: [4] statistics, then [2 * grid] partials; 2 counters in one memset.
+        Tensor work = at::empty({4 + 2 * grid}, fake.options().dtype(opmath));
+        opmath_t* stats = work.mutable_data_ptr<opmath_t>();
+        Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
+        C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
+        unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
+        if (plan.relativistic) {
+          adversarial_reduce_kernel<scalar_t, Stage::Means>
+              <<<grid, kBlock, 0, stream>>>(args, stats, nullptr, stats + 4, counter);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          ++counter;
+        }
+        adversarial_reduce_kernel<scalar_t, Stage::Loss><<<grid, kBlock, 0, stream>>>(
+            args, stats, loss.mutable_data_ptr<opmath_t>(), stats + 4, counter);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
   return loss;
 }
 
@@ -392,10 +395,12 @@ std::pair<Tensor, Tensor> grad_out_for(const Tensor& input, const Tensor& src) {
   return {out, at::empty_like(src)};
 }
 
-std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
-    const Tensor& grad_loss, const std::optional<Tensor>& real_out, const Tensor& fake_out,
-    c10::string_view kind, c10::string_view role, double a, double b, double c,
-    bool nonsaturating) {
+std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(const Tensor& grad_loss,
+                                                          const std::optional<Tensor>& real_out,
+                                                          const Tensor& fake_out,
+                                                          c10::string_view kind,
+                                                          c10::string_view role, double a, double b,
+                                                          double c, bool nonsaturating) {
   const Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
   check_adversarial_loss_grad(grad_loss, fake_out);
 
@@ -418,42 +423,42 @@ std::tuple<Tensor, Tensor> adversarial_loss_backward_cuda(
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const auto device = fake_out.device().index();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, fake.scalar_type(),
-                                  "adversarial_loss_backward", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const int64_t resident = resident_blocks(adversarial_grad_kernel<scalar_t>, kBlock, device);
-    LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
-    if (!plan.use_real && !single) {
-      // Blocks to write the zero gradient of an unread v_r.
-      args.blocks_real =
-          real.defined() ? blocks_for(real.numel(), Vec<scalar_t>::size, resident) : 0;
-    }
-    if (!real.defined()) args.blocks_real = 0;
-    const int grid = single ? 1 : args.blocks_real + args.blocks_fake;
-    scalar_t* grp = gr_buf.defined() ? gr_buf.mutable_data_ptr<scalar_t>() : nullptr;
-    scalar_t* gfp = gf_buf.mutable_data_ptr<scalar_t>();
-    const int64_t n_grad_real = real.defined() ? real.numel() : 0;
-    const opmath_t* stats = nullptr;
-    Tensor work;
-    if (plan.relativistic && !single) {
-      const int rgrid = args.blocks_real + args.blocks_fake;
-      work = at::empty({4 + 2 * rgrid}, fake.options().dtype(opmath));
-      opmath_t* s = work.mutable_data_ptr<opmath_t>();
-      Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
-      C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
-      unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
-      adversarial_reduce_kernel<scalar_t, Stage::Means><<<rgrid, kBlock, 0, stream>>>(
-          args, s, nullptr, s + 4, counter);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      adversarial_reduce_kernel<scalar_t, Stage::DerivMeans><<<rgrid, kBlock, 0, stream>>>(
-          args, s, nullptr, s + 4, counter + 1);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      stats = s;
-    }
-    adversarial_grad_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        args, gl.const_data_ptr<opmath_t>(), stats, grp, gfp, n_grad_real);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_backward", [&] {
+        using opmath_t = at::opmath_type<scalar_t>;
+        const int64_t resident = resident_blocks(adversarial_grad_kernel<scalar_t>, kBlock, device);
+        LossArgs<scalar_t> args = loss_args<scalar_t>(plan, real, fake, single, resident);
+        if (!plan.use_real && !single) {
+          // Blocks to write the zero gradient of an unread v_r.
+          args.blocks_real =
+              real.defined() ? blocks_for(real.numel(), Vec<scalar_t>::size, resident) : 0;
+        }
+        if (!real.defined()) args.blocks_real = 0;
+        const int grid = single ? 1 : args.blocks_real + args.blocks_fake;
+        scalar_t* grp = gr_buf.defined() ? gr_buf.mutable_data_ptr<scalar_t>() : nullptr;
+        scalar_t* gfp = gf_buf.mutable_data_ptr<scalar_t>();
+        const int64_t n_grad_real = real.defined() ? real.numel() : 0;
+        const opmath_t* stats = nullptr;
+        Tensor work;
+        if (plan.relativistic && !single) {
+          const int rgrid = args.blocks_real + args.blocks_fake;
+          work = at::empty({4 + 2 * rgrid}, fake.options().dtype(opmath));
+          opmath_t* s = work.mutable_data_ptr<opmath_t>();
+          Tensor counters = at::empty({2}, fake.options().dtype(at::kInt));
+          C10_CUDA_CHECK(cudaMemsetAsync(counters.data_ptr(), 0, 2 * sizeof(int), stream));
+          unsigned* counter = reinterpret_cast<unsigned*>(counters.data_ptr<int>());
+          adversarial_reduce_kernel<scalar_t, Stage::Means>
+              <<<rgrid, kBlock, 0, stream>>>(args, s, nullptr, s + 4, counter);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          adversarial_reduce_kernel<scalar_t, Stage::DerivMeans>
+              <<<rgrid, kBlock, 0, stream>>>(args, s, nullptr, s + 4, counter + 1);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          stats = s;
+        }
+        adversarial_grad_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
+            args, gl.const_data_ptr<opmath_t>(), stats, grp, gfp, n_grad_real);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
   if (!gf_out.is_same(gf_buf)) gf_out.copy_(gf_buf);
   if (gr_buf.defined() && !gr_out.is_same(gr_buf)) gr_out.copy_(gr_buf);
   return {gr_out, gf_out};

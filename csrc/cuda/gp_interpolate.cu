@@ -108,8 +108,8 @@ Tensor gp_interpolate_cuda(const Tensor& real, const Tensor& fake, const Tensor&
       const auto kernel = gp_interpolate_kernel<scalar_t, eps_t>;
       const int64_t grid =
           elementwise_grid(kernel, numel, Vec<scalar_t>::size, real.device().index());
-      kernel<<<grid, kBlock, 0, stream>>>(rp, fp, e.const_data_ptr<eps_t>(), e.stride(0), wp,
-                                          numel, Divider(N),
+      kernel<<<grid, kBlock, 0, stream>>>(rp, fp, e.const_data_ptr<eps_t>(), e.stride(0), wp, numel,
+                                          Divider(N),
                                           common_phase(phase_of(rp), phase_of(fp), phase_of(wp)));
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
@@ -212,9 +212,9 @@ __device__ __forceinline__ at::opmath_type<scalar_t> scale_and_reduce(
 // partials [B * P] and counters [B] (one per sample): split mode with P > 1 only.
 template <typename scalar_t, typename eps_t>
 __global__ void __launch_bounds__(kBlock)
-    gp_backward_kernel(BackwardPtrs<scalar_t, eps_t> p, int64_t B, int64_t N, int team,
-                       Divider P, int64_t chunk, int phase,
-                       at::opmath_type<scalar_t>* __restrict__ partials, unsigned* counters) {
+    gp_backward_kernel(BackwardPtrs<scalar_t, eps_t> p, int64_t B, int64_t N, int team, Divider P,
+                       int64_t chunk, int phase, at::opmath_type<scalar_t>* __restrict__ partials,
+                       unsigned* counters) {
   using opmath_t = at::opmath_type<scalar_t>;
   if (team <= kWarp) {
     // Team mode: a team of lanes owns each sample and writes its grad_eps directly.
@@ -232,16 +232,17 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t n_chunks = static_cast<int64_t>(P.d);
   for (int64_t u = blockIdx.x; u < B * n_chunks; u += gridDim.x) {
     const SplitChunk c = split_chunk(u, P, chunk, N);
-    opmath_t sum = block_sum<kBlock>(
-        scale_and_reduce(p, c.i, c.start, c.end, threadIdx.x, kBlock, phase));
+    opmath_t sum =
+        block_sum<kBlock>(scale_and_reduce(p, c.i, c.start, c.end, threadIdx.x, kBlock, phase));
     if (n_chunks > 1 && !finish_sample(sum, partials, counters, u, c.i, n_chunks)) continue;
     if (threadIdx.x == 0) p.grad_eps[c.i] = static_cast<eps_t>(sum);
   }
 }
 
-std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(
-    const Tensor& grad, const Tensor& eps, const std::optional<Tensor>& real,
-    const std::optional<Tensor>& fake) {
+std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(const Tensor& grad,
+                                                                const Tensor& eps,
+                                                                const std::optional<Tensor>& real,
+                                                                const std::optional<Tensor>& fake) {
   constexpr const char* op = "gp_interpolate_backward";
   check_gp_interpolate_backward(grad, eps, real, fake);
   const bool need_eps = real.has_value();
@@ -301,13 +302,13 @@ std::tuple<Tensor, Tensor, Tensor> gp_interpolate_backward_cuda(
             common_phase(common_phase(phase_of(p.g), phase_of(p.real), phase_of(p.fake)),
                          phase_of(p.grad_real), phase_of(p.grad_fake));
         const auto kernel = gp_backward_kernel<scalar_t, eps_t>;
-        const SamplePlan plan = plan_samples(B, N, Vec<scalar_t>::size,
-                                             resident_blocks(kernel, kBlock, device));
+        const SamplePlan plan =
+            plan_samples(B, N, Vec<scalar_t>::size, resident_blocks(kernel, kBlock, device));
         Tensor partials, counter_holder;
         unsigned* counters = nullptr;
         if (plan.split() && plan.P > 1) {
-          partials = at::empty({B * plan.P},
-                               grad.options().dtype(opmath_scalar_type(grad.scalar_type())));
+          partials =
+              at::empty({B * plan.P}, grad.options().dtype(opmath_scalar_type(grad.scalar_type())));
           counters = zeroed_counters(counter_holder, B, grad, stream);
         }
         kernel<<<plan.grid, kBlock, 0, stream>>>(

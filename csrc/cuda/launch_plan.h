@@ -28,9 +28,7 @@ constexpr int kWarp = 32;
 // Threads per block of every per-sample and elementwise kernel here.
 constexpr int kBlock = 256;
 
-C10_HOST_DEVICE C10_ALWAYS_INLINE int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
+C10_HOST_DEVICE C10_ALWAYS_INLINE int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 C10_HOST_DEVICE C10_ALWAYS_INLINE int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 C10_HOST_DEVICE C10_ALWAYS_INLINE int64_t imax(int64_t a, int64_t b) { return a < b ? b : a; }
 
@@ -81,26 +79,26 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE PackSplit pack_split(int64_t start, int64_t en
 #pragma nv_exec_check_disable  // host-instantiated by the tests with host lambdas
 #endif
 template <int V, int Unroll = 4, typename VecFn, typename ScalarFn>
-C10_HOST_DEVICE C10_ALWAYS_INLINE void for_range(int64_t start, int64_t end, int64_t lane,
-                                                 int64_t team, int phase, VecFn&& vec,
-                                                 ScalarFn&& scalar) {
+C10_HOST_DEVICE
+C10_ALWAYS_INLINE void for_range(int64_t start, int64_t end, int64_t lane, int64_t team, int phase,
+                                 VecFn&& vec, ScalarFn&& scalar) {
   // Unrolled by hand, and no compiler unrolling anywhere: unrolling a loop with a runtime
   // stride computes its trip count with a 64-bit division, an out-of-line call that costs a
   // stack frame and spills.
   const PackSplit s = pack_split(start, end, V, phase);
   const int64_t step = team * V;
   int64_t k = start + lane;
-GK_NO_UNROLL
+  GK_NO_UNROLL
   for (; k < s.vbeg; k += team) scalar(k);
   k = s.vbeg + lane * V;
-GK_NO_UNROLL
+  GK_NO_UNROLL
   for (; k + (Unroll - 1) * step < s.vend; k += Unroll * step) {
-GK_UNROLL
+    GK_UNROLL
     for (int u = 0; u < Unroll; ++u) vec(k + u * step);
   }
-GK_NO_UNROLL
+  GK_NO_UNROLL
   for (; k < s.vend; k += step) vec(k);
-GK_NO_UNROLL
+  GK_NO_UNROLL
   for (k = s.vend + lane; k < end; k += team) scalar(k);
 }
 
@@ -221,8 +219,8 @@ struct SplitChunk {
   int64_t i, p, start, end;
 };
 
-C10_HOST_DEVICE C10_ALWAYS_INLINE SplitChunk split_chunk(int64_t u, const Divider& P,
-                                                         int64_t chunk, int64_t N) {
+C10_HOST_DEVICE C10_ALWAYS_INLINE SplitChunk split_chunk(int64_t u, const Divider& P, int64_t chunk,
+                                                         int64_t N) {
   const int64_t i = P.div(u), p = u - i * static_cast<int64_t>(P.d);
   const int64_t start = i * N + p * chunk;
   return {i, p, start, imin(start + chunk, (i + 1) * N)};
@@ -246,8 +244,8 @@ inline int64_t clip_chunk_size(int64_t total, int64_t resident, int64_t min_chun
 }
 
 struct ClipLaunch {
-  std::vector<int> tensors;        // slot -> index into the list of segments
-  std::vector<int> block_slot;     // block b clamps the tensor in slot block_slot[b] ...
+  std::vector<int> tensors;          // slot -> index into the list of segments
+  std::vector<int> block_slot;       // block b clamps the tensor in slot block_slot[b] ...
   std::vector<int64_t> block_chunk;  // ... from element block_chunk[b] * chunk
 };
 

@@ -53,9 +53,10 @@ __device__ __forceinline__ opmath_t phi(opmath_t n, const PenaltyArgs<opmath_t>&
 // The sum of squares of (inv_scale * g) over this thread's share of [start, end).
 template <typename scalar_t>
 __device__ __forceinline__ at::opmath_type<scalar_t> sum_squares(const scalar_t* __restrict__ g,
-                                                          int64_t start, int64_t end,
-                                                          int64_t lane, int64_t team, int phase,
-                                                          at::opmath_type<scalar_t> s) {
+                                                                 int64_t start, int64_t end,
+                                                                 int64_t lane, int64_t team,
+                                                                 int phase,
+                                                                 at::opmath_type<scalar_t> s) {
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr int V = Vec<scalar_t>::size;
   opmath_t acc = 0;
@@ -81,8 +82,8 @@ __device__ __forceinline__ at::opmath_type<scalar_t> sum_squares(const scalar_t*
 // per sample (its chunks), then one for the samples. norms: [B]; loss: 0-dim.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kBlock)
-    norm_penalty_kernel(const scalar_t* __restrict__ g, int64_t B, int64_t N, int team,
-                        Divider P, int64_t chunk, int phase, PenaltyArgs<at::opmath_type<scalar_t>> a,
+    norm_penalty_kernel(const scalar_t* __restrict__ g, int64_t B, int64_t N, int team, Divider P,
+                        int64_t chunk, int phase, PenaltyArgs<at::opmath_type<scalar_t>> a,
                         at::opmath_type<scalar_t>* __restrict__ norms,
                         at::opmath_type<scalar_t>* __restrict__ loss,
                         at::opmath_type<scalar_t>* __restrict__ partials,
@@ -94,7 +95,8 @@ __global__ void __launch_bounds__(kBlock)
     const TeamWalk t = team_walk(blockIdx.x, gridDim.x, threadIdx.x, team);
     opmath_t phi_sum = 0;
     for (int64_t i = t.first, w = t.warp_first; w < B; i += t.stride, w += t.stride) {
-      opmath_t acc = i < B ? sum_squares(g, i * N, (i + 1) * N, t.lane, team, phase, s) : opmath_t(0);
+      opmath_t acc =
+          i < B ? sum_squares(g, i * N, (i + 1) * N, t.lane, team, phase, s) : opmath_t(0);
       acc = team_sum(acc, team);
       if (i < B && t.lane == 0) {
         const opmath_t n = d_sqrt(acc);
@@ -168,14 +170,14 @@ std::tuple<Tensor, Tensor> norm_penalty_cuda(const Tensor& grad, double target, 
     if (plan.grid > 1 || plan.split()) {
       counters = zeroed_counters(counter_holder, plan.split() ? B + 1 : 1, grad, stream);
     }
-    const PenaltyArgs<opmath_t> args{static_cast<opmath_t>(inv_scale), static_cast<opmath_t>(target),
-                                  static_cast<opmath_t>(weight / static_cast<double>(B)),
-                                  one_sided};
+    const PenaltyArgs<opmath_t> args{
+        static_cast<opmath_t>(inv_scale), static_cast<opmath_t>(target),
+        static_cast<opmath_t>(weight / static_cast<double>(B)), one_sided};
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    kernel<<<plan.grid, kBlock, 0, stream>>>(
-        gp, B, N, plan.team, Divider(plan.P), plan.chunk, phase_of(gp), args,
-        norms.mutable_data_ptr<opmath_t>(), loss.mutable_data_ptr<opmath_t>(), partials,
-        partials + n_partials, counters);
+    kernel<<<plan.grid, kBlock, 0, stream>>>(gp, B, N, plan.team, Divider(plan.P), plan.chunk,
+                                             phase_of(gp), args, norms.mutable_data_ptr<opmath_t>(),
+                                             loss.mutable_data_ptr<opmath_t>(), partials,
+                                             partials + n_partials, counters);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {loss, norms};
@@ -187,7 +189,8 @@ template <typename opmath_t>
 struct BackwardArgs {
   const opmath_t* __restrict__ grad_loss;   // 0-dim, on the device
   const opmath_t* __restrict__ norms;       // [B], element stride norms_stride
-  const opmath_t* __restrict__ grad_norms;  // [B] or nullptr, element stride gn_stride (0 if expanded)
+  const opmath_t* __restrict__ grad_norms;  // [B] or nullptr, element stride gn_stride (0 if
+                                            // expanded)
   int64_t norms_stride;
   int64_t gn_stride;
   opmath_t weight_over_b;  // weight / B
@@ -200,7 +203,7 @@ struct BackwardArgs {
 // inv_scale^2 * c_i / n_i of sample i (0 on a zero row).
 template <typename opmath_t>
 __device__ __forceinline__ opmath_t sample_coef(int64_t i, opmath_t loss_coef,
-                                             const BackwardArgs<opmath_t>& a) {
+                                                const BackwardArgs<opmath_t>& a) {
   const opmath_t n = a.norms[i * a.norms_stride];
   const opmath_t inv_n = n == opmath_t(0) ? opmath_t(0) : reciprocal(n);
   opmath_t ratio;  // phi'(n - target) / n

@@ -176,8 +176,8 @@ __device__ __forceinline__ bool last_block(unsigned* counter) {
 // order (so deterministic); false in the others. partials: [B * n_chunks]; counters[i] starts
 // at 0.
 template <typename T>
-__device__ __forceinline__ bool finish_sample(T& sum, T* partials, unsigned* counters,
-                                              int64_t u, int64_t i, int64_t n_chunks) {
+__device__ __forceinline__ bool finish_sample(T& sum, T* partials, unsigned* counters, int64_t u,
+                                              int64_t i, int64_t n_chunks) {
   if (threadIdx.x == 0) partials[u] = sum;
   if (!last_arrival(counters + i, static_cast<unsigned>(n_chunks))) return false;
   T total = 0;
