@@ -9,12 +9,19 @@ __version__ = "0.1.0"
 from . import _extension, reference, variants  # noqa: E402, F401
 from .clipping import clip_weights_  # noqa: E402
 from .info import backends  # noqa: E402
-from .losses import LOSS_KINDS, discriminator_loss, generator_loss  # noqa: E402
+from .losses import LOSS_KINDS, LS_LABELS, discriminator_loss, generator_loss  # noqa: E402
 from .ops import adversarial_loss, clip_, gp_interpolate, norm_penalty  # noqa: E402
-from .penalties import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty  # noqa: E402
+from .penalties import (  # noqa: E402
+    dragan_penalty,
+    gradient_penalty,
+    input_gradient_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 
 __all__ = [
     "LOSS_KINDS",
+    "LS_LABELS",
     "__version__",
     "adversarial_loss",
     "backends",
@@ -25,6 +32,7 @@ __all__ = [
     "generator_loss",
     "gp_interpolate",
     "gradient_penalty",
+    "input_gradient_penalty",
     "norm_penalty",
     "r1_penalty",
     "r2_penalty",

@@ -19,9 +19,11 @@ f-divergence f     -E[g_f(v_r)] + E[f*(g_f(v_g))]             -E[f*(g_f(v_g))], 
 =================  =========================================  ===================================
 
 least_squares takes labels a (fake), b (real), c (what G wants D to say), default a=-1, b=1,
-c=0. The f-divergences (Nowozin et al. 2016) are kl, reverse_kl, pearson, neyman,
-squared_hellinger, jensen_shannon, gan and total_variation, with output activation g_f and
-conjugate f* as in docs/math.md; at the optimum the critic loss is -D_f(p_data || p_g).
+c=0 (labels="pearson"), or the named preset labels="zero_one" (a=0, b=1, c=1: TF-GAN's and
+StudioGAN's 0-1 coding; `LS_LABELS` lists the presets). The f-divergences (Nowozin et al.
+2016) are kl, reverse_kl, pearson, neyman, squared_hellinger, jensen_shannon, gan and
+total_variation, with output activation g_f and conjugate f* as in docs/math.md; at the optimum
+the critic loss is -D_f(p_data || p_g).
 """
 
 from __future__ import annotations
@@ -33,9 +35,15 @@ import torch
 from .ops import adversarial_loss
 from .reference import F_DIVERGENCES, LOSS_KINDS
 
-__all__ = ["F_DIVERGENCES", "LOSS_KINDS", "discriminator_loss", "generator_loss"]
+__all__ = ["F_DIVERGENCES", "LOSS_KINDS", "LS_LABELS", "discriminator_loss", "generator_loss"]
 
-_LS_DEFAULTS = {"a": -1.0, "b": 1.0, "c": 0.0}
+# Named least-squares labels (a, b, c), Mao et al. 2017. "pearson" (b - c = 1, b - a = 2: the
+# critic then minimises the Pearson chi^2 divergence) is the default; "zero_one" is the 0-1
+# coding that TF-GAN and StudioGAN use, so a model ported from either keeps its numbers.
+LS_LABELS = {
+    "pearson": {"a": -1.0, "b": 1.0, "c": 0.0},
+    "zero_one": {"a": 0.0, "b": 1.0, "c": 1.0},
+}
 
 
 def _check_kind(fn: str, kind: object) -> str:
@@ -47,7 +55,7 @@ def _check_kind(fn: str, kind: object) -> str:
 def _allowed_params(kind: str, role: str) -> tuple[str, ...]:
     if kind == "least_squares":
         # a, b and c are accepted by both roles so one config dict can serve both calls.
-        return ("a", "b", "c")
+        return ("a", "b", "c", "labels")
     if kind in F_DIVERGENCES and role == "generator":
         return ("nonsaturating",)
     return ()
@@ -62,7 +70,14 @@ def _op_params(fn: str, kind: str, role: str, params: dict) -> tuple[float, floa
         raise TypeError(
             f"{fn}: unknown parameter(s) {', '.join(unknown)} for kind {kind!r}; it takes {takes}"
         )
-    values = dict(_LS_DEFAULTS)
+    labels = params.get("labels", "pearson")
+    if not isinstance(labels, str) or labels not in LS_LABELS:
+        raise ValueError(
+            f"{fn}: unknown labels {labels!r}; expected one of: {', '.join(LS_LABELS)}"
+        )
+    if "labels" in params and set(params) & {"a", "b", "c"}:
+        raise TypeError(f"{fn}: pass labels= (a named preset) or a, b, c, not both")
+    values = dict(LS_LABELS[labels])
     for name in ("a", "b", "c"):
         if name in params:
             v = params[name]
@@ -96,15 +111,17 @@ def discriminator_loss(
         minimax, nonsaturating  E[sp(-v_r)] + E[sp(v_g)]
         wasserstein             E[v_g] - E[v_r]
         hinge                   E[relu(1 - v_r)] + E[relu(1 + v_g)]
-        least_squares           E[(v_r - b)^2]/2 + E[(v_g - a)^2]/2   (params a=-1, b=1)
+        least_squares           E[(v_r - b)^2]/2 + E[(v_g - a)^2]/2   (params a=-1, b=1, or
+                                labels="zero_one" for TF-GAN's / StudioGAN's a=0, b=1)
         relativistic            E[sp(-(v_r - E v_g))] + E[sp(v_g - E v_r)]
         f-divergence f          -E[g_f(v_r)] + E[f*(g_f(v_g))]  (-> -D_f at the optimum)
 
     v_r = real_out, v_g = fake_out: raw outputs of any shapes (each averaged over all its
     elements), same dtype and device. Default kind "nonsaturating" (DCGAN). Only
-    least_squares takes parameters (a, b; c is accepted and unused); any other keyword is
-    rejected by name. impl: "auto" | "cuda" | "triton" | "cpu" | "ref" (None defers to
-    GANKERNELS_IMPL). Returns a 0-dim float32 tensor (float64 for float64 outputs).
+    least_squares takes parameters (a, b, or a `labels` preset of LS_LABELS; c is accepted and
+    unused); any other keyword is rejected by name. impl: "auto" | "cuda" | "triton" | "cpu" |
+    "ref" (None defers to GANKERNELS_IMPL). Returns a 0-dim float32 tensor (float64 for
+    float64 outputs).
     """
     fn = "discriminator_loss"
     kind = _check_kind(fn, kind)
@@ -127,7 +144,8 @@ def generator_loss(
         minimax                 -E[sp(v_g)]             (saturating, as in the minimax game)
         nonsaturating           E[sp(-v_g)]
         wasserstein, hinge      -E[v_g]
-        least_squares           E[(v_g - c)^2]/2        (param c=0; a and b accepted, unused)
+        least_squares           E[(v_g - c)^2]/2        (param c=0, or labels="zero_one" for
+                                c=1; a and b accepted, unused)
         relativistic            E[sp(-(v_g - E v_r))] + E[sp(v_r - E v_g)]   (needs real_out)
         f-divergence f          -E[f*(g_f(v_g))], or -E[g_f(v_g)] with nonsaturating=True
 

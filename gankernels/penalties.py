@@ -43,7 +43,13 @@ from .ops import gp_interpolate, norm_penalty
 Tensors = Union[torch.Tensor, Sequence[torch.Tensor]]
 Critic = Callable[..., Any]
 
-__all__ = ["dragan_penalty", "gradient_penalty", "r1_penalty", "r2_penalty"]
+__all__ = [
+    "dragan_penalty",
+    "gradient_penalty",
+    "input_gradient_penalty",
+    "r1_penalty",
+    "r2_penalty",
+]
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -185,30 +191,39 @@ def _active_scaler(fn: str, scaler: object, device: torch.device) -> Optional[An
 # --- the shared core ----------------------------------------------------------------------------
 
 
+def _check_scores(fn: str, name: str, out: object, batch: int) -> torch.Tensor:
+    """Critic scores of any shape [B, ...]: one per sample, or several (a PatchGAN's map)."""
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"{fn}: {name} returned {type(out).__name__}, expected a tensor of critic scores (or "
+            f"a tuple whose first element is that tensor)"
+            if name == "D"
+            else f"{fn}: {name} must be a torch.Tensor of critic scores, got {type(out).__name__}"
+        )
+    what = "D must return" if name == "D" else f"{name} must hold"
+    subject = "D's scores" if name == "D" else name
+    if out.dim() == 0 or out.shape[0] != batch:
+        raise ValueError(
+            f"{fn}: {what} scores of shape [B, ...] with B = {batch} (one or more per sample), "
+            f"got {list(out.shape)}"
+        )
+    if not out.is_floating_point():
+        raise TypeError(f"{fn}: {subject} must be floating point, got {out.dtype}")
+    if not out.requires_grad:
+        raise ValueError(
+            f"{fn}: {subject} do not depend on the critic's input through autograd "
+            f"(requires_grad is False), so there is no gradient to penalise"
+        )
+    return out
+
+
 def _critic_scores(
     fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple, batch: int
 ) -> torch.Tensor:
     out = D(*xs, *inputs)
     if isinstance(out, (tuple, list)) and len(out) > 0:
         out = out[0]  # (score, features, ...) critics: the score comes first
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(
-            f"{fn}: D returned {type(out).__name__}, expected a tensor of critic scores (or a "
-            f"tuple whose first element is that tensor)"
-        )
-    if tuple(out.shape) not in ((batch,), (batch, 1)):
-        raise ValueError(
-            f"{fn}: D must return one score per sample, of shape [B] or [B, 1] with B = {batch}, "
-            f"got {list(out.shape)}"
-        )
-    if not out.is_floating_point():
-        raise TypeError(f"{fn}: D's scores must be floating point, got {out.dtype}")
-    if not out.requires_grad:
-        raise ValueError(
-            f"{fn}: D's scores do not depend on its input through autograd (requires_grad is "
-            f"False), so there is no gradient to penalise"
-        )
-    return out
+    return _check_scores(fn, "D", out, batch)
 
 
 def _flatten_joint(grads: Sequence[torch.Tensor], batch: int) -> torch.Tensor:
@@ -230,22 +245,32 @@ def _distributed() -> bool:
 
 
 def _penalty_at(
+    fn: str, D: Critic, xs: tuple[torch.Tensor, ...], inputs: tuple, **options
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, norms) of D's input gradient at `xs` (each requires grad)."""
+    with torch.enable_grad():
+        score = _critic_scores(fn, D, xs, inputs, xs[0].shape[0])
+    return _penalty_of_scores(fn, score, xs, **options)
+
+
+def _penalty_of_scores(
     fn: str,
-    D: Critic,
+    score: torch.Tensor,
     xs: tuple[torch.Tensor, ...],
-    inputs: tuple,
     *,
     target: float,
     weight: float,
     one_sided: bool,
     scaler: Optional[Any],
     impl: Optional[str],
+    every_input_used: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P, norms) of D's input gradient at `xs` (each requires grad)."""
+    """(P, norms) of g_i = grad_{x_i} sum_k score_{i,k}: the per-sample sum of the scores, so a
+    critic with several outputs per sample (a PatchGAN's [B, 1, H, W] map) is penalised on the
+    gradient of their sum, as TF-GAN and `autograd.grad(score, x, ones_like(score))` do."""
     batch, device = xs[0].shape[0], xs[0].device
     create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
-        score = _critic_scores(fn, D, xs, inputs, batch)
         # Sum in (at least) float32: a float16 sum of many scores can overflow on its own.
         total = score.sum(dtype=torch.promote_types(score.dtype, torch.float32))
         inv_scale = 1.0
@@ -254,7 +279,19 @@ def _penalty_at(
             inv_scale = 1.0 / scaler.get_scale()  # the one host synchronisation
         else:
             outputs = total
-        grads = torch.autograd.grad(outputs, xs, create_graph=create_graph, materialize_grads=True)
+        grads = torch.autograd.grad(
+            outputs, xs, create_graph=create_graph, allow_unused=True, materialize_grads=False
+        )
+    if every_input_used:
+        unused = [i for i, g in enumerate(grads) if g is None]
+        if unused:
+            at = "x" if len(xs) == 1 else f"x[{unused[0]}]"
+            raise ValueError(
+                f"{fn}: the scores do not depend on {at}: compute them from it, after "
+                f"{at}.requires_grad_(), so that the critic's input gradient exists"
+            )
+    # A critic that ignores one input of a joint penalty has a zero gradient there.
+    grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, xs))
     flat = _flatten_joint(grads, batch)
     # The norm accumulates in float32 whatever autocast would pick: that is the point of it.
     if torch.amp.is_autocast_available(device.type):
@@ -313,7 +350,9 @@ def gradient_penalty(
 
     Args:
         D: the critic; called as D(x_hat, *inputs) (D(*x_hats, *inputs) for a joint penalty).
-            It returns scores of shape [B] or [B, 1], or a tuple whose first element is that.
+            It returns scores of shape [B, ...], or a tuple whose first element is that: one
+            score per sample ([B], [B, 1]) or several (a PatchGAN's [B, 1, H, W] map, as in
+            pix2pix and CycleGAN), whose per-sample sum is differentiated (as TF-GAN does).
         real, fake: samples of any rank with batch dimension first, same shape, dtype and
             device. Tuples of tensors (same length) ask for a joint penalty over several inputs
             of D: each pair is interpolated with the same eps_i and ||g_i|| is the norm over all
@@ -436,6 +475,63 @@ def r2_penalty(
     """
     fn = "r2_penalty"
     return _r_penalty(fn, D, fake, gamma, inputs, scaler, return_norms, impl, "fake")
+
+
+def input_gradient_penalty(
+    scores: torch.Tensor,
+    x: Tensors,
+    *,
+    weight: float,
+    target: float = 0.0,
+    one_sided: bool = False,
+    scaler: Optional[Any] = None,
+    return_norms: bool = False,
+    impl: Optional[str] = None,
+) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The norm penalty on the critic's input gradient, from scores the caller already has:
+
+        g_i = grad_{x_i} sum_k scores_{i,k},    P = weight / B * sum_i phi(||g_i||_2 - target)
+
+    As StyleGAN2 computes R1: one forward of the real batch serves both the loss and the
+    penalty, so the critic does not run twice::
+
+        real.requires_grad_()
+        real_scores = D(real)
+        loss = gk.discriminator_loss(real_scores, fake_scores) + gk.input_gradient_penalty(
+            real_scores, real, weight=gamma / 2)  # R1 with gamma; target 0 is the default
+
+    Args:
+        scores: the critic's outputs on `x`, shape [B, ...] (one or several per sample),
+            computed after `x.requires_grad_()` and still in the graph.
+        x: the critic's input, a tensor (or a tuple of them for a joint penalty) of batch B.
+        weight: the penalty's weight (R1 / R2 with gamma: gamma / 2).
+        target, one_sided, scaler, return_norms, impl: as in `gradient_penalty`; the default
+            target 0 is R1 / R2's.
+    """
+    fn = "input_gradient_penalty"
+    xs = _as_tuple(fn, "x", x)
+    weight = _check_number(fn, "weight", weight)
+    target = _check_number(fn, "target", target, minimum=0.0)
+    for i, t in enumerate(xs):
+        if not t.requires_grad:
+            at = "x" if len(xs) == 1 else f"x[{i}]"
+            raise ValueError(
+                f"{fn}: {at} does not require grad, so the scores cannot have been computed "
+                f"from it in a graph: call {at}.requires_grad_() before the critic's forward"
+            )
+    score = _check_scores(fn, "scores", scores, xs[0].shape[0])
+    penalty, norms = _penalty_of_scores(
+        fn,
+        score,
+        xs,
+        target=target,
+        weight=weight,
+        one_sided=bool(one_sided),
+        scaler=_active_scaler(fn, scaler, xs[0].device),
+        impl=impl,
+        every_input_used=True,
+    )
+    return _result(penalty, norms, return_norms)
 
 
 def _r_penalty(

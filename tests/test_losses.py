@@ -163,6 +163,46 @@ def test_least_squares_labels(impl):
     generator_loss(vg, "least_squares", impl=impl, **cfg)
 
 
+# TF-GAN's own test inputs (losses_impl_test.py) and its least-squares expectations, which use
+# the 0-1 coding: generator 0.5 * E[(v_g - 1)^2], critic 0.5 * (E[(v_r - 1)^2] + E[v_g^2]).
+TFGAN_REAL = (-5.0, 1.4, 12.5, 2.7)
+TFGAN_FAKE = (10.0, 4.4, -5.5, 3.6)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_least_squares_zero_one_preset_gives_tfgan_numbers(impl):
+    vr, vg = torch.tensor(TFGAN_REAL), torch.tensor(TFGAN_FAKE)
+    d = discriminator_loss(vr, vg, "least_squares", labels="zero_one", impl=impl)
+    g = generator_loss(vg, "least_squares", labels="zero_one", impl=impl)
+    assert d.item() == pytest.approx(41.73375, rel=1e-6)
+    assert g.item() == pytest.approx(17.69625, rel=1e-6)
+    # the default ("pearson": a=-1, b=1, c=0) is a different loss, hence the named presets
+    assert generator_loss(vg, "least_squares", impl=impl).item() == pytest.approx(
+        0.5 * sum(v * v for v in TFGAN_FAKE) / 4
+    )
+    cfg = {"labels": "zero_one"}  # one config dict for both calls, as with a, b, c
+    assert discriminator_loss(vr, vg, "least_squares", impl=impl, **cfg).item() == d.item()
+    assert set(gankernels.LS_LABELS) == {"pearson", "zero_one"}
+
+
+def test_least_squares_presets_are_checked():
+    vr, vg = torch.tensor(TFGAN_REAL), torch.tensor(TFGAN_FAKE)
+    with pytest.raises(
+        ValueError,
+        match=r"discriminator_loss: unknown labels 'tfgan'; expected "
+        r"one of: pearson, zero_one",
+    ):
+        discriminator_loss(vr, vg, "least_squares", labels="tfgan")
+    with pytest.raises(
+        TypeError,
+        match=r"generator_loss: pass labels= \(a named preset\) or a, b, "
+        r"c, not both",
+    ):
+        generator_loss(vg, "least_squares", labels="zero_one", c=1.0)
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) labels for kind 'hinge'"):
+        discriminator_loss(vr, vg, "hinge", labels="zero_one")
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_relativistic_generator_uses_real_out(impl):
     vr, vg = outputs("relativistic", seed=4)

@@ -457,6 +457,113 @@ def test_dragan_matches_textbook(impl):
     assert_close_lists(param_grads(D, ours), param_grads(D, want))
 
 
+def patch_critic(seed=0):
+    """A PatchGAN-style critic: a [B, 1, 3, 3] map of scores per sample."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(8, 1, 3, stride=2, padding=1),
+    )
+    return net.to(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_patchgan_critic_differentiates_the_per_sample_sum(impl):
+    """Several scores per sample: g_i is the gradient of their sum (TF-GAN's tf.gradients of
+    the map; torch's autograd.grad with grad_outputs=ones), for every penalty."""
+    D = patch_critic()
+    real = seeded(5, 3, 11, 11, seed=60).contiguous(memory_format=torch.channels_last)
+    fake = seeded(5, 3, 11, 11, seed=61)
+    eps = torch.rand(5, generator=torch.Generator().manual_seed(62))
+    assert D(real).shape == (5, 1, 3, 3)
+    ours = gradient_penalty(D, real, fake, eps=eps, impl=impl)
+    want = textbook_wgan_gp(D, real, fake, eps)
+    torch.testing.assert_close(ours, want, rtol=RTOL, atol=ATOL)
+    assert_close_lists(param_grads(D, ours), param_grads(D, want))
+    ours = r1_penalty(D, real, gamma=4.0, impl=impl)
+    want = textbook_r1(D, real, gamma=4.0)
+    torch.testing.assert_close(ours, want, rtol=RTOL, atol=ATOL)
+    assert_close_lists(param_grads(D, ours), param_grads(D, want))
+    torch.testing.assert_close(
+        r2_penalty(D, fake, impl=impl), textbook_r1(D, fake), rtol=RTOL, atol=ATOL
+    )
+    # The map's mean would be a different (patch-count-scaled) penalty: the sum is what we take.
+    mean_critic = lambda x: D(x).mean((1, 2, 3))  # noqa: E731
+    scaled = r1_penalty(mean_critic, real, gamma=4.0, impl=impl)
+    torch.testing.assert_close(scaled * 81, textbook_r1(D, real, gamma=4.0), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_input_gradient_penalty_is_r1_from_the_loss_forward(impl):
+    """StyleGAN2's R1: one forward of the real batch serves the loss and the penalty. Same value
+    and parameter gradients as r1_penalty (which runs the critic again), and as the textbook."""
+    D = conv_critic()
+    real = seeded(5, 3, 11, 11, seed=63).requires_grad_()
+    fake = seeded(5, 3, 11, 11, seed=64)
+    real_scores, fake_scores = D(real), D(fake)
+    loss = gankernels.discriminator_loss(real_scores, fake_scores, impl=impl)
+    penalty, norms = gankernels.input_gradient_penalty(
+        real_scores, real, weight=2.0, return_norms=True, impl=impl
+    )
+    want = textbook_r1(D, real, gamma=4.0)
+    torch.testing.assert_close(penalty, want, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(penalty, r1_penalty(D, real.detach(), gamma=4.0, impl=impl))
+    assert norms.shape == (5,)
+    got = param_grads(D, loss + penalty)
+    want_loss = gankernels.discriminator_loss(D(real), D(fake), impl="ref")
+    assert_close_lists(got, param_grads(D, want_loss + want))
+    # target and one_sided as in gradient_penalty
+    lp = gankernels.input_gradient_penalty(
+        D(real), real, weight=10.0, target=1.0, one_sided=True, impl=impl
+    )
+    (g,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    n = g.reshape(5, -1).norm(dim=1)
+    torch.testing.assert_close(lp, 10.0 * (n - 1).clamp_min(0).square().mean())
+
+
+def test_input_gradient_penalty_joint_and_patch_scores():
+    D = patch_critic()
+    a = seeded(3, 3, 7, 7, seed=65).requires_grad_()
+    b = seeded(3, 3, 7, 7, seed=66).requires_grad_()
+    scores = D(a) + D(b)
+    ours = gankernels.input_gradient_penalty(scores, (a, b), weight=1.5, impl="cpu")
+    ga, gb = torch.autograd.grad(scores.sum(), (a, b), create_graph=True)
+    sq = ga.reshape(3, -1).square().sum(1) + gb.reshape(3, -1).square().sum(1)
+    torch.testing.assert_close(ours, 1.5 * sq.mean())
+
+
+def test_input_gradient_penalty_bad_input_is_named():
+    D = mlp_critic()
+    x = seeded(4, 12, seed=67)
+    fn = gankernels.input_gradient_penalty
+    with pytest.raises(
+        ValueError,
+        match=r"input_gradient_penalty: x does not require grad.*"
+        r"call x.requires_grad_\(\) before the critic's forward",
+    ):
+        fn(D(x), x, weight=1.0)
+    x.requires_grad_()
+    with pytest.raises(ValueError, match=r"input_gradient_penalty: the scores do not depend on x"):
+        fn(D(seeded(4, 12, seed=68).requires_grad_()), x, weight=1.0)
+    with pytest.raises(TypeError, match=r"input_gradient_penalty: scores must be a torch.Tensor"):
+        fn([1.0], x, weight=1.0)
+    with pytest.raises(
+        ValueError, match=r"scores must hold scores of shape \[B, \.\.\.\] with B = 4"
+    ):
+        fn(D(x)[:3], x, weight=1.0)
+    with pytest.raises(
+        ValueError, match=r"input_gradient_penalty: scores do not depend on the critic's input"
+    ):
+        fn(D(x).detach(), x, weight=1.0)
+    with pytest.raises(TypeError, match=r"input_gradient_penalty: weight must be a finite number"):
+        fn(D(x), x, weight=None)
+    with pytest.raises(ValueError, match=r"input_gradient_penalty: target must be >= 0.0"):
+        fn(D(x), x, weight=1.0, target=-1.0)
+    with pytest.raises(TypeError, match=r"input_gradient_penalty: x\[1\] must be a torch.Tensor"):
+        fn(D(x), (x, 3), weight=1.0)
+
+
 def test_penalty_is_zero_where_it_should_be():
     """A linear critic with ||w|| = 1 has gradient norm exactly 1 everywhere: WGAN-GP is 0;
     a constant critic has gradient 0: R1 is 0."""
@@ -494,7 +601,13 @@ def test_under_no_grad_the_value_is_still_computed():
 
 
 def test_exported_from_the_package():
-    for name in ("gradient_penalty", "r1_penalty", "r2_penalty", "dragan_penalty"):
+    for name in (
+        "gradient_penalty",
+        "r1_penalty",
+        "r2_penalty",
+        "dragan_penalty",
+        "input_gradient_penalty",
+    ):
         assert name in gankernels.__all__ and callable(getattr(gankernels, name))
 
 
@@ -515,8 +628,8 @@ def test_error_when_d_returns_no_tensor():
         r1_penalty(lambda x: {"score": x.sum(1)}, real, impl="ref")
 
 
-@pytest.mark.parametrize("out_shape", [(4, 2), (4, 1, 1), (), (2,), (4, 12)])
-def test_error_when_d_is_not_one_score_per_sample(out_shape):
+@pytest.mark.parametrize("out_shape", [(), (2,), (5, 1)])
+def test_error_when_d_is_not_scores_of_the_batch(out_shape):
     real, fake = seeded(4, 12, seed=51), seeded(4, 12, seed=52)
 
     def D(x):
@@ -524,15 +637,15 @@ def test_error_when_d_is_not_one_score_per_sample(out_shape):
 
     with pytest.raises(
         ValueError,
-        match=r"gradient_penalty: D must return one score per sample, "
-        r"of shape \[B\] or \[B, 1\] with B = 4, got " + str(list(out_shape)).replace("[", r"\["),
+        match=r"gradient_penalty: D must return scores of shape \[B, \.\.\.\] with B = 4 \(one "
+        r"or more per sample\), got " + str(list(out_shape)).replace("[", r"\["),
     ):
         gradient_penalty(D, real, fake, impl="ref")
 
 
 def test_error_when_d_does_not_depend_on_its_input():
     real, fake = seeded(4, 12, seed=53), seeded(4, 12, seed=54)
-    with pytest.raises(ValueError, match=r"D's scores do not depend on its input"):
+    with pytest.raises(ValueError, match=r"D's scores do not depend on the critic's input"):
         gradient_penalty(lambda x: torch.zeros(4), real, fake, impl="ref")
 
 
