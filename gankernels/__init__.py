@@ -18,8 +18,10 @@ from .penalties import (  # noqa: E402
     r1_penalty,
     r2_penalty,
 )
+from .regularizers import LeCam  # noqa: E402
 
 __all__ = [
+    "LeCam",
     "LOSS_KINDS",
     "LS_LABELS",
     "__version__",
