@@ -279,11 +279,17 @@ Tensor aten_loss(const std::optional<Tensor>& real, const Tensor& fake, const st
 void test_adversarial_loss(const at::TensorOptions& o) {
   const auto fwd = op("gankernels::adversarial_loss")
                        .typed<Tensor(const std::optional<Tensor>&, const Tensor&, c10::string_view,
-                                     c10::string_view, double, double, double, bool)>();
-  const auto bwd = op("gankernels::adversarial_loss_backward")
-                       .typed<std::tuple<Tensor, Tensor>(
-                           const Tensor&, const std::optional<Tensor>&, const Tensor&,
-                           c10::string_view, c10::string_view, double, double, double, bool)>();
+                                     c10::string_view, double, double, double, bool, double, double,
+                                     const std::optional<Tensor>&, const std::optional<Tensor>&,
+                                     c10::string_view)>();
+  const auto bwd =
+      op("gankernels::adversarial_loss_backward")
+          .typed<std::tuple<Tensor, Tensor>(
+              const Tensor&, const std::optional<Tensor>&, const Tensor&, c10::string_view,
+              c10::string_view, double, double, double, bool, double, double,
+              const std::optional<Tensor>&, const std::optional<Tensor>&, c10::string_view)>();
+  // The defaults of the options after `nonsaturating`: no smoothing, margin 1, no weights, mean.
+  const std::optional<Tensor> none;
   const auto dtype = c10::typeMetaToScalarType(o.dtype());
   const auto opmath = opmath_of(dtype);
   // Small (one block on the GPU) and large (many blocks), with different sizes for v_r, v_g.
@@ -304,7 +310,8 @@ void test_adversarial_loss(const at::TensorOptions& o) {
         const Tensor real = at::randn({nr}, o), fake = at::randn({ng}, o);
         const std::string name = kind + " " + role + " " + std::to_string(nr) + "/" +
                                  std::to_string(ng) + (ns ? " nonsaturating" : "");
-        const Tensor loss = fwd.call(real, fake, kind, role, a, b, c, ns);
+        const Tensor loss =
+            fwd.call(real, fake, kind, role, a, b, c, ns, 0.0, 1.0, none, none, "mean");
         const Tensor rl = real.detach().to(opmath).requires_grad_(true);
         const Tensor fl = fake.detach().to(opmath).requires_grad_(true);
         const Tensor expected = aten_loss(rl, fl, kind, critic, a, b, c, ns);
@@ -316,7 +323,8 @@ void test_adversarial_loss(const at::TensorOptions& o) {
         const auto grads = torch::autograd::grad({expected}, {rl, fl}, {grad_loss},
                                                  /*retain_graph=*/std::nullopt,
                                                  /*create_graph=*/false, /*allow_unused=*/true);
-        const auto [gr, gf] = bwd.call(grad_loss, real, fake, kind, role, a, b, c, ns);
+        const auto [gr, gf] =
+            bwd.call(grad_loss, real, fake, kind, role, a, b, c, ns, 0.0, 1.0, none, none, "mean");
         const Tensor egr = grads[0].defined() ? grads[0] : at::zeros_like(rl);
         expect_close(gr, egr, dtype, label("adversarial_loss_backward grad_real", o, name));
         expect_close(gf, grads[1], dtype, label("adversarial_loss_backward grad_fake", o, name));
@@ -327,17 +335,49 @@ void test_adversarial_loss(const at::TensorOptions& o) {
   }
   // The generator loss without real outputs.
   const Tensor fake = at::randn({33}, o);
-  const Tensor loss = fwd.call(std::nullopt, fake, "hinge", "generator", -1.0, 1.0, 0.0, false);
+  const Tensor loss = fwd.call(std::nullopt, fake, "hinge", "generator", -1.0, 1.0, 0.0, false, 0.0,
+                               1.0, none, none, "mean");
   expect_close(loss, -fake.to(opmath).mean(), dtype, label("adversarial_loss", o, "no real_out"));
   const auto [gr, gf] = bwd.call(at::ones({}, o.dtype(opmath)), std::nullopt, fake, "hinge",
-                                 "generator", -1.0, 1.0, 0.0, false);
+                                 "generator", -1.0, 1.0, 0.0, false, 0.0, 1.0, none, none, "mean");
   report(gr.numel() == 0, label("adversarial_loss_backward", o, "no real_out: empty grad_real"));
   expect_close(gf, at::full({33}, -1.0 / 33, o.dtype(opmath)), dtype,
                label("adversarial_loss_backward", o, "no real_out"));
-  expect_error([&] { fwd.call(std::nullopt, fake, "hinge", "critic", -1.0, 1.0, 0.0, false); },
-               "needs real_out", label("adversarial_loss", o, "critic without real_out"));
-  expect_error([&] { fwd.call(fake, fake, "bogus", "critic", -1.0, 1.0, 0.0, false); },
-               "unknown kind 'bogus'", label("adversarial_loss", o, "unknown kind"));
+  expect_error(
+      [&] {
+        fwd.call(std::nullopt, fake, "hinge", "critic", -1.0, 1.0, 0.0, false, 0.0, 1.0, none, none,
+                 "mean");
+      },
+      "needs real_out", label("adversarial_loss", o, "critic without real_out"));
+  expect_error(
+      [&] {
+        fwd.call(fake, fake, "bogus", "critic", -1.0, 1.0, 0.0, false, 0.0, 1.0, none, none,
+                 "mean");
+      },
+      "unknown kind 'bogus'", label("adversarial_loss", o, "unknown kind"));
+
+  // The options, against ATen: TF-GAN's label smoothing, a hinge margin with weights and "sum",
+  // and the per-element losses of "none".
+  const Tensor r = at::randn({40}, o), g = at::randn({40}, o);
+  const Tensor r64 = r.to(opmath), g64 = g.to(opmath);
+  const Tensor w = at::rand({40}, o.dtype(at::kDouble));
+  const auto sp = [](const Tensor& x) { return at::softplus(x); };
+  expect_close(
+      fwd.call(r, g, "minimax", "critic", -1.0, 1.0, 0.0, false, 0.25, 1.0, none, none, "mean"),
+      (sp(-r64) + 0.125 * r64).mean() + sp(g64).mean(), dtype,
+      label("adversarial_loss", o, "label_smoothing"));
+  expect_close(fwd.call(r, g, "hinge", "critic", -1.0, 1.0, 0.0, false, 0.0, 0.5, w, w, "sum"),
+               (w.to(opmath) * (at::relu(0.5 - r64) + at::relu(0.5 + g64))).sum(), dtype,
+               label("adversarial_loss", o, "margin, weights, sum"));
+  expect_close(
+      fwd.call(r, g, "wasserstein", "critic", -1.0, 1.0, 0.0, false, 0.0, 1.0, none, w, "none"),
+      g64 * w.to(opmath) - r64, dtype, label("adversarial_loss", o, "none"));
+  expect_error(
+      [&] {
+        fwd.call(r, g, "hinge", "critic", -1.0, 1.0, 0.0, false, 0.0, 1.0, none, none, "avg");
+      },
+      "reduction must be one of mean, sum, none",
+      label("adversarial_loss", o, "unknown reduction"));
 }
 
 // ---- clip_ --------------------------------------------------------------------------------------

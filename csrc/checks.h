@@ -159,35 +159,69 @@ inline void check_norm_penalty_backward(const at::Tensor& grad_loss,
 struct LossChoice {
   LossKind kind;
   bool critic;
+  Reduction reduction;
 };
 
 inline LossChoice check_adversarial_loss(const std::optional<at::Tensor>& real_out,
                                          const at::Tensor& fake_out, c10::string_view kind,
-                                         c10::string_view role) {
+                                         c10::string_view role, double label_smoothing,
+                                         double margin,
+                                         const std::optional<at::Tensor>& real_weights,
+                                         const std::optional<at::Tensor>& fake_weights,
+                                         c10::string_view reduction) {
   constexpr const char* op = "adversarial_loss";
   const LossKind k = parse_loss_kind(kind);
   const bool critic = parse_role_is_critic(role);
+  const Reduction r = parse_reduction(reduction);
+  TORCH_CHECK_VALUE(label_smoothing >= 0 && label_smoothing <= 1, op,
+                    ": label_smoothing must be in [0, 1], got ", py_float(label_smoothing));
+  TORCH_CHECK_VALUE(std::isfinite(margin), op, ": margin must be a finite number, got ",
+                    py_float(margin));
   check_floating(fake_out, op, "fake_out");
   TORCH_CHECK_VALUE(fake_out.numel() > 0, op, ": fake_out is empty (shape ", fake_out.sizes(),
                     "); need B >= 1");
   const bool needs_real = critic || k == LossKind::Relativistic;
-  TORCH_CHECK_VALUE(real_out.has_value() || !needs_real, op, ": the ", std::string(role),
-                    " loss of kind '", std::string(kind), "' needs real_out, got None");
-  if (real_out.has_value()) {
+  if (!real_out.has_value()) {
+    TORCH_CHECK_VALUE(!needs_real, op, ": the ", std::string(role), " loss of kind '",
+                      std::string(kind), "' needs real_out, got None");
+    TORCH_CHECK_VALUE(!real_weights.has_value(), op, ": real_weights given without real_out");
+  } else {
     check_floating(*real_out, op, "real_out");
     TORCH_CHECK_VALUE(real_out->numel() > 0, op, ": real_out is empty (shape ", real_out->sizes(),
                       "); need B >= 1");
     check_like(fake_out, *real_out, op, "fake_out", "real_out", /*shape=*/false);
+    TORCH_CHECK_VALUE(r != Reduction::None || !needs_real || real_out->sizes() == fake_out.sizes(),
+                      op,
+                      ": reduction 'none' adds the real and fake terms elementwise, so real_out "
+                      "and fake_out must have one shape, got ",
+                      real_out->sizes(), " and ", fake_out.sizes());
   }
-  return {k, critic};
+  auto check_weights = [&](const std::optional<at::Tensor>& w, const char* name,
+                           const at::Tensor& out, const char* out_name) {
+    if (!w.has_value()) return;
+    check_floating(*w, op, name);
+    check_same_device(*w, out, op, name, out_name);
+    TORCH_CHECK_VALUE(w->sizes() == out.sizes(), op, ": ", name, " must have the same shape as ",
+                      out_name, " ", out.sizes(), ", got ", w->sizes());
+  };
+  if (real_out.has_value()) check_weights(real_weights, "real_weights", *real_out, "real_out");
+  check_weights(fake_weights, "fake_weights", fake_out, "fake_out");
+  return {k, critic, r};
 }
 
-inline void check_adversarial_loss_grad(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
+inline void check_adversarial_loss_grad(const at::Tensor& grad_loss, const at::Tensor& fake_out,
+                                        Reduction reduction) {
   constexpr const char* op = "adversarial_loss_backward";
-  TORCH_CHECK_VALUE(grad_loss.numel() == 1, op,
-                    ": grad_loss must hold one element (the loss is a scalar), got shape ",
-                    grad_loss.sizes());
   check_floating(grad_loss, op, "grad_loss");
+  if (reduction == Reduction::None) {
+    TORCH_CHECK_VALUE(grad_loss.sizes() == fake_out.sizes(), op,
+                      ": grad_loss must have fake_out's shape ", fake_out.sizes(),
+                      " (the loss of reduction 'none'), got ", grad_loss.sizes());
+  } else {
+    TORCH_CHECK_VALUE(grad_loss.numel() == 1, op,
+                      ": grad_loss must hold one element (the loss is a scalar), got shape ",
+                      grad_loss.sizes());
+  }
   check_same_device(grad_loss, fake_out, op, "grad_loss", "fake_out");
 }
 

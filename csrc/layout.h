@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+
 namespace gankernels {
 
 // True when t is non-overlapping and dense with the batch dim outermost: sample i is then the
@@ -29,6 +31,32 @@ inline bool same_layout(const at::Tensor& a, const at::Tensor& b) {
 inline at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& layout) {
   if (same_layout(t, layout) && t.is_non_overlapping_and_dense()) return t;
   return at::empty_like(layout, t.options()).copy_(t);
+}
+
+// A dense tensor whose memory can be walked as a flat array (any dim order), else a copy.
+inline at::Tensor dense(const at::Tensor& t) {
+  return t.is_non_overlapping_and_dense() ? t : t.contiguous();
+}
+
+// `t` as `dtype` values at `layout`'s offsets: itself when it already is, else one copy.
+inline at::Tensor values_like(const at::Tensor& t, const at::Tensor& layout, at::ScalarType dtype) {
+  if (t.scalar_type() == dtype) return in_layout_of(t, layout);
+  return at::empty_like(layout, layout.options().dtype(dtype)).copy_(t);
+}
+
+// adversarial_loss's per-element coefficients of one side, as `dtype` (opmath) values at
+// `layout`'s offsets: its weights, times the upstream gradient `grad` of reduction "none"
+// (defined only then); undefined when both are absent (all ones).
+inline at::Tensor loss_coefficients(const std::optional<at::Tensor>& weights,
+                                    const at::Tensor& grad, const at::Tensor& layout,
+                                    at::ScalarType dtype) {
+  at::Tensor c;
+  if (weights.has_value()) c = values_like(*weights, layout, dtype);
+  if (grad.defined()) {
+    const at::Tensor g = values_like(grad, layout, dtype);
+    c = c.defined() ? in_layout_of(c * g, layout) : g;
+  }
+  return c;
 }
 
 }  // namespace gankernels

@@ -61,4 +61,17 @@ inline bool parse_role_is_critic(c10::string_view role) {
   return role == "critic";
 }
 
+// How the per-element losses are reduced: divided by each side's element count and summed,
+// summed, or returned per element.
+enum class Reduction { Mean, Sum, None };
+
+inline Reduction parse_reduction(c10::string_view reduction) {
+  if (reduction == "mean") return Reduction::Mean;
+  if (reduction == "sum") return Reduction::Sum;
+  TORCH_CHECK_VALUE(reduction == "none",
+                    "adversarial_loss: reduction must be one of mean, sum, none, got '",
+                    std::string(reduction), "'");
+  return Reduction::None;
+}
+
 }  // namespace gankernels

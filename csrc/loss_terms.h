@@ -1,9 +1,9 @@
 // The adversarial losses of docs/math.md section 3 as data, shared by the CPU and CUDA kernels.
 //
-// Every kind and role is a sum of at most two mean terms, one over the real outputs v_r and one
-// over the generated outputs v_g, each of the form
+// Every kind and role is a sum of at most two terms, one over the real outputs v_r and one over
+// the generated outputs v_g, each the (weighted) mean, sum or list of the per-element loss
 //
-//     sign * mean_j F(v_j - shift) + constant
+//     l(v) = sign * F(v - shift) + lin * v + constant
 //
 // with F from the small set `Fn` (softplus, identity, hinge, half square, the closed-form f-GAN
 // composites f*(g_f(v)) and -g_f(v), ...). `make_plan` maps (kind, role) to its two terms;
@@ -195,12 +195,14 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE decltype(auto) with_fn(Fn fn, Body&& body) {
   return body(FnTag<Fn::Identity>{});
 }
 
-// One mean term: sign * mean_j F(v_j - shift) + constant.
+// One term's per-element loss: sign * F(v - shift) + lin * v + constant. lin is TF-GAN's
+// one-sided label smoothing: the cross-entropy with the real label 1 - s/2 is sp(-v) + s/2 * v.
 struct Term {
   Fn fn = Fn::Identity;
   double sign = 1.0;
   double shift = 0.0;
   double constant = 0.0;
+  double lin = 0.0;
 };
 
 // The loss of one (kind, role): a term over v_r (when `use_real`) and a term over v_g.
@@ -250,16 +252,16 @@ inline Term negated(Term t) {
 }
 
 // The terms of (kind, role); a, b, c are LSGAN's targets, `nonsaturating` picks the f-GAN
-// generator's -g_f(v) form.
-inline Plan make_plan(LossKind kind, bool critic, double a, double b, double c,
-                      bool nonsaturating) {
+// generator's -g_f(v) form, label_smoothing and margin are the minimax and hinge critics'.
+inline Plan make_plan(LossKind kind, bool critic, double a, double b, double c, bool nonsaturating,
+                      double label_smoothing = 0.0, double margin = 1.0) {
   Plan p;
   p.use_real = critic;
   switch (kind) {
     case LossKind::Minimax:
     case LossKind::Nonsaturating:
       if (critic) {
-        p.real = {Fn::SoftplusNeg, 1.0};
+        p.real = {Fn::SoftplusNeg, 1.0, 0.0, 0.0, 0.5 * label_smoothing};
         p.fake = {Fn::Softplus, 1.0};
       } else {
         p.fake = kind == LossKind::Minimax ? Term{Fn::Softplus, -1.0} : Term{Fn::SoftplusNeg, 1.0};
@@ -270,8 +272,9 @@ inline Plan make_plan(LossKind kind, bool critic, double a, double b, double c,
       p.fake = {Fn::Identity, critic ? 1.0 : -1.0};
       break;
     case LossKind::Hinge:
-      p.real = {Fn::ReluOneMinus, 1.0};
-      p.fake = critic ? Term{Fn::ReluOnePlus, 1.0} : Term{Fn::Identity, -1.0};
+      // relu(m - v) = relu(1 - (v - (m - 1))) and relu(m + v) = relu(1 + (v - (1 - m))).
+      p.real = {Fn::ReluOneMinus, 1.0, margin - 1.0};
+      p.fake = critic ? Term{Fn::ReluOnePlus, 1.0, 1.0 - margin} : Term{Fn::Identity, -1.0};
       break;
     case LossKind::LeastSquares:
       p.real = {Fn::HalfSquare, 1.0, b};

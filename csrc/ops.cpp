@@ -19,14 +19,19 @@ TORCH_LIBRARY(gankernels, m) {
       "norm_penalty_backward(Tensor grad_loss, Tensor? grad_norms, Tensor grad, Tensor norms,"
       " float target, float weight, bool one_sided, float inv_scale) -> Tensor");
 
-  // The mean adversarial loss of one role ("critic" or "generator") for one kind.
+  // The adversarial loss of one role ("critic" or "generator") for one kind, weighted and
+  // reduced ("mean", "sum", or "none": per element, shaped like fake_out).
   m.def(
       "adversarial_loss(Tensor? real_out, Tensor fake_out, str kind, str role,"
-      " float a=-1., float b=1., float c=0., bool nonsaturating=False) -> Tensor");
+      " float a=-1., float b=1., float c=0., bool nonsaturating=False,"
+      " float label_smoothing=0., float margin=1., Tensor? real_weights=None,"
+      " Tensor? fake_weights=None, str reduction=\"mean\") -> Tensor");
   // (grad_real, grad_fake); grad_real is empty when real_out is None.
   m.def(
       "adversarial_loss_backward(Tensor grad_loss, Tensor? real_out, Tensor fake_out, str kind,"
-      " str role, float a, float b, float c, bool nonsaturating) -> (Tensor, Tensor)");
+      " str role, float a, float b, float c, bool nonsaturating, float label_smoothing,"
+      " float margin, Tensor? real_weights, Tensor? fake_weights, str reduction)"
+      " -> (Tensor, Tensor)");
 
   // In-place clamp of every tensor to [-c, c]; returns the count of elements left at +-c.
   m.def("clip_(Tensor(a!)[] params, float c) -> Tensor");

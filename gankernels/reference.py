@@ -24,7 +24,9 @@ __all__ = [
     "gp_interpolate_backward",
     "norm_penalty",
     "norm_penalty_backward",
+    "REDUCTIONS",
     "adversarial_loss",
+    "adversarial_loss_terms",
     "adversarial_loss_backward",
     "clip_",
     "vjp",
@@ -213,6 +215,68 @@ def _activation(kind: str, v: torch.Tensor) -> torch.Tensor:
     raise ValueError(kind)
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def adversarial_loss_terms(
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    a: float = -1.0,
+    b: float = 1.0,
+    c: float = 0.0,
+    nonsaturating: bool = False,
+    label_smoothing: float = 0.0,
+    margin: float = 1.0,
+) -> tuple[Optional[torch.Tensor], torch.Tensor]:
+    """The per-element losses (l_r on real_out or None when the loss does not read it, l_g on
+    fake_out), in the opmath dtype; `adversarial_loss` weights and reduces them.
+
+    v_r = real_out, v_g = fake_out (raw critic outputs):
+      minimax          critic sp(-v_r) + s v_r, sp(v_g)           generator -sp(v_g)
+      nonsaturating    critic as minimax                          generator sp(-v_g)
+      wasserstein      critic -v_r, v_g                           generator -v_g
+      hinge            critic relu(m - v_r), relu(m + v_g)        generator -v_g
+      least_squares    critic (v_r-b)^2/2, (v_g-a)^2/2            generator (v_g-c)^2/2
+      relativistic     critic sp(-(v_r - E v_g)), sp(v_g - E v_r)
+                       generator sp(-(v_g - E v_r)) on v_g, sp(v_r - E v_g) on v_r
+      f-divergence f   critic -g_f(v_r), f*(g_f(v_g))
+                       generator -f*(g_f(v_g)), or -g_f(v_g) when nonsaturating
+    s = label_smoothing / 2: TF-GAN's one-sided smoothing, the cross-entropy with the real label
+    1 - label_smoothing / 2, (1 - s) sp(-v) + s sp(v) = sp(-v) + s v. m = margin (hinge critic).
+    """
+    opmath = opmath_dtype(fake_out.dtype)
+    vg = fake_out.to(opmath)
+    vr = real_out.to(opmath) if real_out is not None else None
+    sp = softplus
+    critic = role == "critic"
+    if kind in ("minimax", "nonsaturating"):
+        if critic:
+            return sp(-vr) + 0.5 * label_smoothing * vr, sp(vg)
+        return None, -sp(vg) if kind == "minimax" else sp(-vg)
+    if kind == "wasserstein":
+        return (-vr, vg) if critic else (None, -vg)
+    if kind == "hinge":
+        return (F.relu(margin - vr), F.relu(margin + vg)) if critic else (None, -vg)
+    if kind == "least_squares":
+        if critic:
+            return 0.5 * (vr - b).square(), 0.5 * (vg - a).square()
+        return None, 0.5 * (vg - c).square()
+    if kind == "relativistic":
+        mean_r, mean_g = vr.mean(), vg.mean()
+        if critic:
+            return sp(-(vr - mean_g)), sp(vg - mean_r)
+        return sp(vr - mean_g), sp(-(vg - mean_r))
+    if kind in F_DIVERGENCES:
+        if critic:
+            return -_activation(kind, vr), _conjugate_of_activation(kind, vg)
+        if nonsaturating:
+            return None, -_activation(kind, vg)
+        return None, -_conjugate_of_activation(kind, vg)
+    raise ValueError(f"unknown loss kind {kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+
+
 def adversarial_loss(
     real_out: Optional[torch.Tensor],
     fake_out: torch.Tensor,
@@ -222,49 +286,36 @@ def adversarial_loss(
     b: float = 1.0,
     c: float = 0.0,
     nonsaturating: bool = False,
+    label_smoothing: float = 0.0,
+    margin: float = 1.0,
+    real_weights: Optional[torch.Tensor] = None,
+    fake_weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """The mean loss of `role` ("critic" or "generator") for one kind of docs/math.md's table.
+    """The loss of `role` ("critic" or "generator") for one kind of docs/math.md's table:
 
-    v_r = real_out, v_g = fake_out (raw critic outputs, averaged over all their elements):
-      minimax          critic E[sp(-v_r)] + E[sp(v_g)]        generator -E[sp(v_g)]
-      nonsaturating    critic as minimax                      generator E[sp(-v_g)]
-      wasserstein      critic E[v_g] - E[v_r]                 generator -E[v_g]
-      hinge            critic E[relu(1-v_r)] + E[relu(1+v_g)] generator -E[v_g]
-      least_squares    critic E[(v_r-b)^2]/2 + E[(v_g-a)^2]/2 generator E[(v_g-c)^2]/2
-      relativistic     critic E[sp(-(v_r - E v_g))] + E[sp(v_g - E v_r)]
-                       generator E[sp(-(v_g - E v_r))] + E[sp(v_r - E v_g)]
-      f-divergence f   critic -E[g_f(v_r)] + E[f*(g_f(v_g))]
-                       generator -E[f*(g_f(v_g))], or -E[g_f(v_g)] when nonsaturating
+        "mean"  L = sum_j w_r,j l_r(v_r,j) / n_r + sum_k w_g,k l_g(v_g,k) / n_g
+        "sum"   L = sum_j w_r,j l_r(v_r,j) + sum_k w_g,k l_g(v_g,k)
+        "none"  L_k = w_r,k l_r(v_r,k) + w_g,k l_g(v_g,k), shaped like fake_out
+
+    with the per-element losses of `adversarial_loss_terms`, the weights 1 when None (each the
+    shape of its outputs), and n the number of elements of each output. A side the loss does not
+    read is absent. With "none", real_out and fake_out have one shape when both are read. The
+    relativistic shifts are the plain means, whatever the weights.
     """
-    opmath = opmath_dtype(fake_out.dtype)
-    vg = fake_out.to(opmath)
-    vr = real_out.to(opmath) if real_out is not None else None
-    sp = softplus
-    critic = role == "critic"
-    if kind in ("minimax", "nonsaturating"):
-        if critic:
-            return sp(-vr).mean() + sp(vg).mean()
-        return -sp(vg).mean() if kind == "minimax" else sp(-vg).mean()
-    if kind == "wasserstein":
-        return vg.mean() - vr.mean() if critic else -vg.mean()
-    if kind == "hinge":
-        return F.relu(1 - vr).mean() + F.relu(1 + vg).mean() if critic else -vg.mean()
-    if kind == "least_squares":
-        if critic:
-            return 0.5 * (vr - b).square().mean() + 0.5 * (vg - a).square().mean()
-        return 0.5 * (vg - c).square().mean()
-    if kind == "relativistic":
-        mean_r, mean_g = vr.mean(), vg.mean()
-        if critic:
-            return sp(-(vr - mean_g)).mean() + sp(vg - mean_r).mean()
-        return sp(-(vg - mean_r)).mean() + sp(vr - mean_g).mean()
-    if kind in F_DIVERGENCES:
-        if critic:
-            return -_activation(kind, vr).mean() + _conjugate_of_activation(kind, vg).mean()
-        if nonsaturating:
-            return -_activation(kind, vg).mean()
-        return -_conjugate_of_activation(kind, vg).mean()
-    raise ValueError(f"unknown loss kind {kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+    l_r, l_g = adversarial_loss_terms(
+        real_out, fake_out, kind, role, a, b, c, nonsaturating, label_smoothing, margin
+    )
+    opmath = l_g.dtype
+    if fake_weights is not None:
+        l_g = l_g * fake_weights.to(opmath)
+    if l_r is not None and real_weights is not None:
+        l_r = l_r * real_weights.to(opmath)
+    if reduction == "none":
+        return l_g if l_r is None else l_r + l_g
+    reduce = torch.mean if reduction == "mean" else torch.sum
+    loss = reduce(l_g)
+    return loss if l_r is None else reduce(l_r) + loss
 
 
 def adversarial_loss_backward(
@@ -277,15 +328,25 @@ def adversarial_loss_backward(
     b: float = 1.0,
     c: float = 0.0,
     nonsaturating: bool = False,
+    label_smoothing: float = 0.0,
+    margin: float = 1.0,
+    real_weights: Optional[torch.Tensor] = None,
+    fake_weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
     """adversarial_loss's gradients with respect to real_out and fake_out for the upstream
-    gradient `grad_loss`; None for a missing real_out (the fused op returns an empty tensor)."""
-    params = (kind, role, a, b, c, nonsaturating)
+    gradient `grad_loss` (one element, or fake_out's shape for "none"); None for a missing
+    real_out (the fused op returns an empty tensor). The weights are constants."""
+    params = (kind, role, a, b, c, nonsaturating, label_smoothing, margin)
+    weights = (real_weights, fake_weights, reduction)
+    grad = grad_loss.reshape(()) if reduction != "none" else grad_loss
     if real_out is None:
-        (grad_fake,) = vjp(lambda f: adversarial_loss(None, f, *params), [fake_out], [grad_loss])
+        (grad_fake,) = vjp(
+            lambda f: adversarial_loss(None, f, *params, *weights), [fake_out], [grad]
+        )
         return None, grad_fake
     grad_real, grad_fake = vjp(
-        lambda r, f: adversarial_loss(r, f, *params), [real_out, fake_out], [grad_loss]
+        lambda r, f: adversarial_loss(r, f, *params, *weights), [real_out, fake_out], [grad]
     )
     return grad_real, grad_fake
 

@@ -275,37 +275,55 @@ def adversarial_calls(mk: Inputs, dtype: torch.dtype):
                 cases.append((label, n_real, n_fake, kind, role))
     for role in reference.ROLES:
         cases.append((*LOSS_LARGE, "relativistic", role))
-    for label, n_real, n_fake, kind, role in cases:
+    for i, (label, n_real, n_fake, kind, role) in enumerate(cases):
         params = (0.0, 1.0, 1.0) if kind == "least_squares" else (-1.0, 1.0, 0.0)
         ns = role == "generator" and kind in reference.F_DIVERGENCES and label == "multi-block"
         # The generator's loss reads no real outputs except the relativistic one: on the small
         # size it is called without them.
         no_real = role == "generator" and kind != "relativistic" and label == "single-block"
+        # Every third case weighted, on one size for both outputs, reduced by "sum" or "none":
+        # the kernels then read the coefficient arrays (and "none" writes per element).
+        weighted = i % 3 == 1
+        if weighted:
+            n_real = n_fake
         real = None if no_real else mk.randn((n_real,), dtype)
         fake = mk.randn((n_fake,), dtype, scale=0.8)
-        args = (kind, role, *params, ns)
+        reduction = ("sum", "none")[i % 2] if weighted else "mean"
+        real_w = mk.randn((n_real,), torch.float32).abs() if weighted and real is not None else None
+        fake_w = mk.randn((n_fake,), torch.float32).abs() if weighted else None
+        smoothing = 0.25 if kind == "minimax" else 0.0
+        margin = 0.5 if kind == "hinge" else 1.0
+        args = (kind, role, *params, ns, smoothing, margin, real_w, fake_w, reduction)
+        # The reference runs on the CPU in float64: its weights too.
+        ref_args = (*args[:8], f64(real_w), f64(fake_w), reduction)
         total = n_fake + (0 if real is None else n_real)
         case = (
-            f"{kind}-{role}-{label}-n{total}"
+            f"{kind}-{role}-{label}-n{total}-{reduction}"
+            + ("-weighted" if weighted else "")
             + ("-ns" if ns else "")
             + ("-no-real" if real is None else "")
         )
 
-        def forward(real=real, fake=fake, args=args) -> list[Output]:
+        def forward(real=real, fake=fake, args=args, ref_args=ref_args) -> list[Output]:
             got = ops.adversarial_loss(real, fake, *args)
-            want = reference.adversarial_loss(f64(real), f64(fake), *args)
+            want = reference.adversarial_loss(f64(real), f64(fake), *ref_args)
             check_dtype(got, acc)
             return [("loss", got, want, want.abs() + 1, False)]
 
         yield "adversarial_loss", case, forward
 
-        # grad_loss = the output count makes each element's gradient O(1).
-        grad_loss = mk.scalar(float(max(n_real, n_fake)), acc)
+        # grad_loss = the output count makes each element's gradient of a mean O(1); a sum's
+        # already is.
+        grad_loss = mk.scalar(float(max(n_real, n_fake)) if reduction == "mean" else 1.0, acc)
+        if reduction == "none":
+            grad_loss = mk.randn((n_fake,), acc)
 
-        def backward(real=real, fake=fake, args=args, grad_loss=grad_loss) -> list[Output]:
+        def backward(
+            real=real, fake=fake, args=args, ref_args=ref_args, grad_loss=grad_loss
+        ) -> list[Output]:
             gr, gf = ops.adversarial_loss_backward(grad_loss, real, fake, *args)
             r, f = f64(real, True), f64(fake, True)
-            loss = reference.adversarial_loss(r, f, *args)
+            loss = reference.adversarial_loss(r, f, *ref_args)
             leaves = (f,) if r is None else (r, f)
             want = torch.autograd.grad(loss, leaves, f64(grad_loss), allow_unused=True)
             want = [w if w is not None else torch.zeros_like(x) for w, x in zip(want, leaves)]

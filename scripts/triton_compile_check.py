@@ -59,6 +59,28 @@ def _install_compile_only(arch: int) -> Counter:
     return compiled
 
 
+def _loss_calls(dtype, kind: str, role: str, ns: bool, variants) -> None:
+    """Forward and backward of one adversarial loss on [7] outputs, for each (reduction,
+    weighted) variant (label smoothing 0.25 and margin 0.5, which only some kinds read)."""
+    import torch
+
+    from gankernels import reference
+    from gankernels.triton import op
+
+    acc = reference.opmath_dtype(dtype)
+    r = torch.randn(7, dtype=dtype)
+    f = torch.randn(7, dtype=dtype)
+    w = torch.rand(7, dtype=dtype)
+    reads_real = role == "critic" or kind == "relativistic"
+    for reduction, weighted in variants:
+        real_w = w if weighted and reads_real else None
+        fake_w = w if weighted else None
+        args = (kind, role, -1.0, 1.0, 0.0, ns, 0.25, 0.5, real_w, fake_w, reduction)
+        op("adversarial_loss")(r, f, *args)
+        grad_loss = torch.rand(7 if reduction == "none" else (), dtype=acc)
+        torch.ops.gankernels.adversarial_loss_backward_triton(grad_loss, r, f, *args)
+
+
 def _exercise(full: bool) -> None:
     import torch
 
@@ -101,33 +123,29 @@ def _exercise(full: bool) -> None:
             torch.ops.gankernels.norm_penalty_backward_triton(
                 grad_loss, norms[:1], one, norms[:1], 1.0, 10.0, False, 1.0
             )
-            op("adversarial_loss")(one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0, False)
-            torch.ops.gankernels.adversarial_loss_backward_triton(
-                grad_loss, one[0], one[0], "relativistic", "critic", -1.0, 1.0, 0.0, False
-            )
+            rel = ("relativistic", "critic", -1.0, 1.0, 0.0, False, 0.0, 1.0, None, None, "mean")
+            op("adversarial_loss")(one[0], one[0], *rel)
+            torch.ops.gankernels.adversarial_loss_backward_triton(grad_loss, one[0], one[0], *rel)
             op("clip_")([one], 0.01)
         kinds = (
             reference.LOSS_KINDS if full or dtype == torch.float32 else ("minimax", "relativistic")
         )
+        # Every kind's plain mean loss; the weights and the other reductions on a few.
+        plain = (("mean", False),)
+        variants = (("mean", False), ("sum", True), ("none", False), ("none", True))
         saved = adv.SMALL_BLOCKS
         try:
             for small in (True, False) if full else (True,):
                 adv.SMALL_BLOCKS = saved if small else 0
                 for kind in kinds:
                     for role, ns in (("critic", False), ("generator", False), ("generator", True)):
-                        r = torch.randn(7, dtype=dtype)
-                        f = torch.randn(7, dtype=dtype)
-                        op("adversarial_loss")(r, f, kind, role, -1.0, 1.0, 0.0, ns)
-                        torch.ops.gankernels.adversarial_loss_backward_triton(
-                            grad_loss, r, f, kind, role, -1.0, 1.0, 0.0, ns
-                        )
+                        _loss_calls(dtype, kind, role, ns, variants if full else plain)
+                for kind, role in (("minimax", "critic"), ("relativistic", "generator")):
+                    _loss_calls(dtype, kind, role, False, variants)
             if not full:
                 adv.SMALL_BLOCKS = 0
-                r = torch.randn(7, dtype=dtype)
-                op("adversarial_loss")(r, r, "relativistic", "critic", -1.0, 1.0, 0.0, False)
-                torch.ops.gankernels.adversarial_loss_backward_triton(
-                    grad_loss, r, r, "relativistic", "critic", -1.0, 1.0, 0.0, False
-                )
+                _loss_calls(dtype, "relativistic", "critic", False, variants)
+                _loss_calls(dtype, "hinge", "critic", False, (("none", True),))
         finally:
             adv.SMALL_BLOCKS = saved
 
@@ -162,7 +180,19 @@ def _trace() -> list[str]:
         x_hat = ops.gp_interpolate_triton(x, y, eps)
         penalty, _ = ops.norm_penalty_triton(x_hat, 1.0, 10.0, False, 1.0)
         loss = ops.adversarial_loss_triton(
-            x.sum(1), y.sum(1), "hinge", "critic", -1.0, 1.0, 0.0, False
+            x.sum(1),
+            y.sum(1),
+            "hinge",
+            "critic",
+            -1.0,
+            1.0,
+            0.0,
+            False,
+            0.0,
+            1.0,
+            None,
+            None,
+            "mean",
         )
         return penalty + loss, ops.clip__triton(params, 0.01)
 

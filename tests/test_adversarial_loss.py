@@ -1,69 +1,44 @@
-"""adversarial_loss: every fused backend against gankernels.reference, autograd, opcheck, compile,
-numerical stability and bad input.
+"""adversarial_loss's edge cases on every fused backend against gankernels.reference: real and
+fake outputs of different sizes, any strides, upstream gradients, extreme logits, float32
+accuracy, NaN and Inf, property tests.
 
-Each test takes the `backend` fixture ("cpu", "cuda", "triton"), calls the public function with
-`impl=<backend>` (which never falls back) and, where it matters, records the ops that ran to
-assert that the backend's own op did the work.
+Each test takes the `backend` fixture ("cpu", "cuda", "triton") and calls the public function
+with `impl=<backend>` (which never falls back). The contract every op keeps (the sample sweep
+over dtypes, opcheck, torch.compile, gradcheck, bad input, determinism, which backend ran) is in
+tests/test_op_contract.py.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Optional
 
 import pytest
 import torch
-from conftest import BACKENDS, HAS_GPU, device_for
+from conftest import BACKENDS, device_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import gankernels
 from gankernels import reference
 from gankernels.ops.registry import backend_op
-from gankernels.reference import F_DIVERGENCES, LOSS_KINDS, ROLES
-from gankernels.testing import DTYPES, make, sample_inputs, tolerance
+from gankernels.reference import ROLES
+from gankernels.testing import (
+    DTYPES,
+    adversarial_args,
+    adversarial_variants,
+    direct_op,
+    make,
+    needs_real,
+    tolerance,
+)
 
 OP = "adversarial_loss"
 UPSTREAM = 0.7  # an upstream gradient other than 1 catches a backward that ignores grad_loss
 
 
-class OpRecorder(TorchDispatchMode):
-    """Records the name of every op that reaches the dispatcher below autograd."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(func._schema.name)
-        return func(*args, **(kwargs or {}))
-
-
-def op_names(backend: str) -> tuple[str, str]:
-    """The forward and backward op a backend runs for this op."""
-    suffix = "_triton" if backend == "triton" else ""
-    return f"gankernels::{OP}{suffix}", f"gankernels::{OP}_backward{suffix}"
-
-
-def variants() -> list[tuple[str, str, bool]]:
-    """Every (kind, role, nonsaturating) that defines a distinct loss."""
-    found = []
-    for kind in LOSS_KINDS:
-        for role in ROLES:
-            found.append((kind, role, False))
-            if kind in F_DIVERGENCES and role == "generator":
-                found.append((kind, role, True))
-    return found
-
-
-VARIANTS = variants()
+VARIANTS = adversarial_variants()
 LS_LABELS = ((-1.0, 1.0, 0.0), (0.0, 1.0, 1.0), (0.3, -0.4, 2.5))
-
-
-def needs_real(kind: str, role: str) -> bool:
-    return role == "critic" or kind == "relativistic"
 
 
 def leaf(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -112,20 +87,6 @@ def assert_matches_reference(backend, real, fake, args, dtype, label="", upstrea
 # --- correctness against the reference --------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_sample_inputs_match_reference(backend, dtype):
-    """Every sample (all kinds and roles, odd shapes, both label sets) against the reference,
-    forward and backward, and the backend's own ops are the ones that ran."""
-    device = device_for(backend)
-    forward_name, backward_name = op_names(backend)
-    for label, args, _ in sample_inputs(OP, device, dtype):
-        real, fake, *params = args
-        with OpRecorder() as rec:
-            assert_matches_reference(backend, real, fake, params, dtype, label)
-        assert forward_name in rec.names, f"{label}: {forward_name} did not run: {rec.names}"
-        assert backward_name in rec.names, f"{label}: {backward_name} did not run: {rec.names}"
-
-
 @pytest.mark.parametrize("kind,role,ns", VARIANTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_every_kind_role_with_real_and_fake_of_different_sizes(backend, dtype, kind, role, ns):
@@ -154,7 +115,7 @@ def test_any_strides(backend, layout):
         real = make(shape, torch.float32, device, seed=3, layout=layout)
     fake = make(shape, torch.float32, device, seed=4, layout="noncontiguous")
     for kind in ("relativistic", "hinge", "kl"):
-        args = (kind, "critic", -1.0, 1.0, 0.0, False)
+        args = adversarial_args(kind, "critic", -1.0, 1.0, 0.0, False)
         assert_matches_reference(backend, real, fake, args, torch.float32, layout)
         grad_real, grad_fake = backward_op(backend)(
             torch.tensor(1.0, device=device), real, fake, *args
@@ -170,7 +131,11 @@ def test_relativistic_generator_reads_both_outputs(backend):
     real = make((33,), torch.float64, device, seed=5)
     fake = make((19,), torch.float64, device, seed=6)
     _, grad_real, grad_fake = assert_matches_reference(
-        backend, real, fake, ("relativistic", "generator", -1.0, 1.0, 0.0, False), torch.float64
+        backend,
+        real,
+        fake,
+        adversarial_args("relativistic", "generator", -1.0, 1.0, 0.0, False),
+        torch.float64,
     )
     assert grad_real.abs().sum() > 0
     assert grad_fake.abs().sum() > 0
@@ -186,7 +151,7 @@ def test_upstream_gradient_scales_the_gradients(backend, upstream):
             backend,
             real,
             fake,
-            (kind, role, -1.0, 1.0, 0.0, ns),
+            adversarial_args(kind, role, -1.0, 1.0, 0.0, ns),
             torch.float32,
             f"{kind}-{role}",
             upstream=upstream,
@@ -196,7 +161,7 @@ def test_upstream_gradient_scales_the_gradients(backend, upstream):
 def backward_op(backend: str):
     """The backend's backward op itself (the Triton one is registered on first use)."""
     backend_op(OP, backend)
-    return getattr(torch.ops.gankernels, op_names(backend)[1].split("::")[1])
+    return direct_op(f"{OP}_backward", backend)
 
 
 def test_backward_op_reads_grad_loss_from_a_tensor(backend):
@@ -207,7 +172,7 @@ def test_backward_op_reads_grad_loss_from_a_tensor(backend):
     fake = make((12,), torch.float32, device, seed=10)
     grad_loss = torch.tensor(-2.25, device=device)
     for kind, role, ns in VARIANTS:
-        args = (kind, role, -1.0, 1.0, 0.0, ns)
+        args = adversarial_args(kind, role, -1.0, 1.0, 0.0, ns)
         gr, gf = backward(grad_loss, real, fake, *args)
         _, wr, wf = loss_and_grads(reference.adversarial_loss, real, fake, args, -2.25)
         torch.testing.assert_close(gf, wf, msg=lambda m, k=kind, r=role: f"{k} {r}: {m}")
@@ -218,33 +183,10 @@ def test_no_real_gives_an_empty_grad_real_from_the_backward_op():
     device = device_for("cpu")
     fake = make((9,), torch.float32, device, seed=11)
     grad_real, grad_fake = torch.ops.gankernels.adversarial_loss_backward(
-        torch.tensor(1.0), None, fake, "hinge", "generator", -1.0, 1.0, 0.0, False
+        torch.tensor(1.0), None, fake, *adversarial_args("hinge", "generator")
     )
     assert grad_real.shape == (0,)
     torch.testing.assert_close(grad_fake, torch.full_like(fake, -1 / 9))
-
-
-def test_loss_is_deterministic_and_independent_of_thread_count():
-    """Block partials are added in a fixed order: same bits with 1 and 2 threads."""
-    device_for("cpu")
-    real = make((300_001,), torch.float32, "cpu", seed=12)
-    fake = make((200_003,), torch.float32, "cpu", seed=13)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 1):
-            torch.set_num_threads(n)
-            results.append(
-                torch.ops.gankernels.adversarial_loss(
-                    real, fake, "relativistic", "critic", -1.0, 1.0, 0.0, False
-                )
-            )
-    finally:
-        torch.set_num_threads(threads)
-    assert all(torch.equal(results[0], r) for r in results), results
-    torch.testing.assert_close(
-        results[0], reference.adversarial_loss(real, fake, "relativistic", "critic")
-    )
 
 
 # --- numerical stability ----------------------------------------------------------------------
@@ -262,7 +204,7 @@ def test_extreme_logits_stay_finite_where_the_math_is(backend, dtype, kind, role
     device = device_for(backend)
     real = torch.tensor(EXTREME, dtype=dtype, device=device)
     fake = torch.tensor(EXTREME[::-1] + (3.0,), dtype=dtype, device=device)
-    args = (kind, role, -1.0, 1.0, 0.0, ns)
+    args = adversarial_args(kind, role, -1.0, 1.0, 0.0, ns)
     got = assert_matches_reference(backend, real, fake, args, dtype, f"{kind}-{role}-ns{ns}")
     exact = loss_and_grads(reference.adversarial_loss, real.double(), fake.double(), args)
     limit = torch.finfo(dtype).max
@@ -289,7 +231,10 @@ def test_softplus_kinds_are_finite_at_huge_logits(backend):
         ):
             for role in ROLES:
                 loss, gr, gf = loss_and_grads(
-                    fused(backend), v, v.flip(0), (kind, role, -1.0, 1.0, 0.0, False)
+                    fused(backend),
+                    v,
+                    v.flip(0),
+                    adversarial_args(kind, role, -1.0, 1.0, 0.0, False),
                 )
                 assert torch.isfinite(loss), (kind, role, dtype, loss)
                 assert torch.isfinite(gr).all() and torch.isfinite(gf).all(), (kind, role, dtype)
@@ -324,7 +269,7 @@ def test_float32_is_accurate_elementwise(backend, kind, role, ns):
         ]
     )
     real32, fake32 = v.float().to(device), v.flip(0).float().to(device)
-    args = (kind, role, -1.0, 1.0, 0.0, ns)
+    args = adversarial_args(kind, role, -1.0, 1.0, 0.0, ns)
     got = loss_and_grads(fused(backend), real32, fake32, args)
     exact = loss_and_grads(reference.adversarial_loss, real32.double(), fake32.double(), args)
     # A mean of terms of both signs (-v in KL's) can cancel to 0: the loss may be off by the
@@ -381,91 +326,6 @@ def test_float32_is_accurate_elementwise(backend, kind, role, ns):
             )
 
 
-# --- autograd ---------------------------------------------------------------------------------
-
-
-def smooth_inputs(device, n_real: int, n_fake: int):
-    """float64 outputs away from hinge's kinks at +-1, for finite differences."""
-
-    def away(t):
-        return torch.where((t.abs() - 1).abs() < 0.05, t + 0.2, t)
-
-    real = away(make((n_real,), torch.float64, device, seed=14))
-    fake = away(make((n_fake,), torch.float64, device, seed=15))
-    return real.requires_grad_(), fake.requires_grad_()
-
-
-@pytest.mark.parametrize("kind,role,ns", VARIANTS)
-def test_gradcheck_and_gradgradcheck(backend, kind, role, ns):
-    device = device_for(backend)
-    real, fake = smooth_inputs(device, 4, 3)
-    a, b, c = (0.3, -0.4, 2.5)
-
-    def fn(r, f):
-        return gankernels.adversarial_loss(r, f, kind, role, a, b, c, ns, impl=backend)
-
-    assert torch.autograd.gradcheck(fn, (real, fake))
-    assert torch.autograd.gradgradcheck(fn, (real, fake))
-    if not needs_real(kind, role):
-        assert torch.autograd.gradcheck(lambda f: fn(None, f), (fake,))
-        assert torch.autograd.gradgradcheck(lambda f: fn(None, f), (fake,))
-
-
-# --- op registration: opcheck and torch.compile -----------------------------------------------
-
-
-def test_opcheck_every_sample(backend):
-    """torch.library.opcheck of the backend's op on every sample of every dtype: the fake kernel
-    and the autograd registration on all of them, and the slower schema and AOT-dispatch checks
-    on every kind and role at one shape (the other shapes take the same code paths)."""
-    device = device_for(backend)
-    op = backend_op(OP, backend)
-    cheap = ("test_autograd_registration", "test_faketensor")
-    full = 0
-    for dtype in DTYPES:
-        for label, args, kwargs in sample_inputs(OP, device, dtype, requires_grad=True):
-            thorough = dtype == torch.float32 and label.startswith("[7]-")
-            full += thorough
-            if thorough:
-                torch.library.opcheck(op, args, kwargs)
-            else:
-                torch.library.opcheck(op, args, kwargs, test_utils=cheap)
-    assert full == 2 * len(LOSS_KINDS) + len(LOSS_KINDS) - 1  # every kind, role and no-real
-
-
-def test_opcheck_backward_op():
-    """The compiled backward op on its own (its fake kernel and schema)."""
-    device = device_for("cpu")
-    for _, args, kwargs in sample_inputs(OP, device, torch.float32, shapes=((3, 401),)):
-        grad_loss = torch.tensor(0.5)
-        torch.library.opcheck(
-            torch.ops.gankernels.adversarial_loss_backward.default, (grad_loss, *args), kwargs
-        )
-
-
-def test_torch_compile_fullgraph(backend):
-    """A first-order function calling the op compiles with no graph break, and its value and
-    gradients match eager."""
-    device = device_for(backend)
-    torch._dynamo.reset()
-
-    def step(real, fake):
-        d = gankernels.adversarial_loss(real, fake, "hinge", "critic", impl=backend)
-        g = gankernels.adversarial_loss(
-            None, fake, "kl", "generator", nonsaturating=True, impl=backend
-        )
-        r = gankernels.adversarial_loss(real, fake, "relativistic", "generator", impl=backend)
-        return d + 0.5 * g + r
-
-    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
-    real = make((64,), torch.float32, device, seed=16)
-    fake = make((48,), torch.float32, device, seed=17)
-    got = loss_and_grads(compiled, real, fake, ())
-    want = loss_and_grads(step, real, fake, ())
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w)
-
-
 # --- property-based --------------------------------------------------------------------------
 
 
@@ -496,117 +356,7 @@ def test_property_matches_reference(
     )
 
 
-# --- bad input --------------------------------------------------------------------------------
-
-
-def call_public(*args, **kwargs):
-    return gankernels.adversarial_loss(*args, impl="cpu", **kwargs)
-
-
-def call_op(real, fake, kind, role, a=-1.0, b=1.0, c=0.0, ns=False):
-    return torch.ops.gankernels.adversarial_loss(real, fake, kind, role, a, b, c, ns)
-
-
-def call_backward_op(real, fake, kind, role, a=-1.0, b=1.0, c=0.0, ns=False):
-    return torch.ops.gankernels.adversarial_loss_backward(
-        torch.tensor(1.0), real, fake, kind, role, a, b, c, ns
-    )
-
-
-VALID_KINDS = ", ".join(LOSS_KINDS)
-
-
-@pytest.mark.parametrize(
-    "call", (call_public, call_op, call_backward_op), ids=("public", "op", "backward_op")
-)
-@pytest.mark.parametrize(
-    "case",
-    (
-        "unknown_kind",
-        "unknown_role",
-        "no_real_critic",
-        "no_real_relativistic",
-        "mixed_dtypes",
-        "int_dtype",
-        "bool_dtype",
-        "empty_fake",
-        "empty_real",
-    ),
-)
-def test_bad_input_is_named(call, case):
-    device_for("cpu")
-    v = torch.randn(4)
-    expected = {
-        "unknown_kind": (
-            lambda: call(v, v, "wgan", "critic"),
-            f"adversarial_loss: unknown kind 'wgan'; expected one of: {VALID_KINDS}",
-        ),
-        "unknown_role": (
-            lambda: call(v, v, "hinge", "discriminator"),
-            "role must be one of critic, generator, got 'discriminator'",
-        ),
-        "no_real_critic": (
-            lambda: call(None, v, "hinge", "critic"),
-            "the critic loss of kind 'hinge' needs real_out, got None",
-        ),
-        "no_real_relativistic": (
-            lambda: call(None, v, "relativistic", "generator"),
-            "the generator loss of kind 'relativistic' needs real_out",
-        ),
-        "mixed_dtypes": (
-            lambda: call(v, v.double(), "hinge", "critic"),
-            "fake_out must have the same dtype as real_out",
-        ),
-        "int_dtype": (
-            lambda: call(v, v.long(), "hinge", "critic"),
-            "fake_out must be float32, float64, float16 or bfloat16, got",
-        ),
-        "bool_dtype": (
-            lambda: call(v > 0, v, "hinge", "critic"),
-            "real_out must be float32, float64, float16 or bfloat16, got",
-        ),
-        "empty_fake": (
-            lambda: call(v, v[:0], "hinge", "critic"),
-            "fake_out is empty (shape [0]); need B >= 1",
-        ),
-        "empty_real": (
-            lambda: call(v[:0], v, "hinge", "critic"),
-            "real_out is empty (shape [0]); need B >= 1",
-        ),
-    }
-    fn, message = expected[case]
-    # The compiled ops raise the Python check's own exception type (csrc/checks.h).
-    want = TypeError if "dtype" in case else ValueError
-    with pytest.raises(want, match=re.escape(message)) as info:
-        fn()
-    assert info.type is want
-
-
-def test_mixed_devices_public():
-    v = torch.randn(4)
-    with pytest.raises(ValueError, match="fake_out must be on the same device as real_out"):
-        gankernels.adversarial_loss(v, v.to("meta"), "hinge", "critic", impl="cpu")
-
-
-@pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU: a second device is needed to mix devices")
-def test_mixed_devices_op():
-    v = torch.randn(4)
-    with pytest.raises(ValueError, match="fake_out must be on the same device as real_out"):
-        call_op(v.cuda(), v, "hinge", "critic")
-
-
-def test_backward_op_rejects_a_non_scalar_grad_loss():
-    v = torch.randn(4)
-    with pytest.raises(ValueError, match=re.escape("grad_loss must hold one element")):
-        torch.ops.gankernels.adversarial_loss_backward(
-            torch.ones(2), v, v, "hinge", "critic", -1.0, 1.0, 0.0, False
-        )
-
-
-def test_unknown_impl_is_named():
-    v = torch.randn(4)
-    with pytest.raises(ValueError, match="impl must be one of"):
-        gankernels.adversarial_loss(v, v, "hinge", "critic", impl="fused")
+# --- NaN and Inf --------------------------------------------------------------------------------
 
 
 def test_nan_and_inf_follow_torch_semantics():
@@ -615,7 +365,7 @@ def test_nan_and_inf_follow_torch_semantics():
     real = torch.tensor([0.5, math.nan, -1.0])
     fake = torch.tensor([math.inf, 0.2])
     for kind, role, ns in VARIANTS:
-        args = (kind, role, -1.0, 1.0, 0.0, ns)
+        args = adversarial_args(kind, role, -1.0, 1.0, 0.0, ns)
         got = loss_and_grads(fused("cpu"), real, fake, args)
         want = loss_and_grads(reference.adversarial_loss, real, fake, args)
         for g, w in zip(got, want):

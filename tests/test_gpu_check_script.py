@@ -347,7 +347,7 @@ def test_test_selection_leaves_out_no_gpu_test(tmp_path):
     for module in ("tests/test_cuda_build.py", "tests/test_triton_backend.py"):
         assert any(n.startswith(module) for n in selected), module
         assert not any(d["id"].startswith(module) for d in seen["deselected"]), module
-    assert "tests/test_clip.py::test_mixed_devices_op" in selected
+    assert "tests/test_op_contract.py::test_matches_reference[cuda-clip_-torch.float16]" in selected
     assert "tests/test_gpu_check_script.py::test_help_exits_0_and_names_every_piece" not in selected
 
 

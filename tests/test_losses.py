@@ -203,6 +203,110 @@ def test_least_squares_presets_are_checked():
         discriminator_loss(vr, vg, "hinge", labels="zero_one")
 
 
+IMPLS_ALL = ("ref", "cpu", "triton")
+
+
+@pytest.mark.parametrize("impl", IMPLS_ALL)
+def test_label_smoothing_gives_tfgan_numbers(impl):
+    """TF-GAN's minimax discriminator loss with its default label_smoothing=0.25 on its test
+    outputs is 6.19637; unweighted, each side is the mean."""
+    vr, vg = torch.tensor(TFGAN_REAL), torch.tensor(TFGAN_FAKE)
+    got = discriminator_loss(vr, vg, "minimax", label_smoothing=0.25, impl=impl)
+    assert got.item() == pytest.approx(6.19637, abs=1e-5)
+    # TF-GAN's scalar weights (2.3 in its tests) scale the loss.
+    weighted = discriminator_loss(
+        vr, vg, "minimax", label_smoothing=0.25, real_weights=2.3, fake_weights=2.3, impl=impl
+    )
+    assert weighted.item() == pytest.approx(2.3 * 6.19637, abs=1e-4)
+    # The smoothed real term is the cross-entropy with label 1 - 0.125.
+    t = 1 - 0.125
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(vr, torch.full_like(vr, t))
+    assert discriminator_loss(vr, vg, "minimax", label_smoothing=0.25, impl=impl).item() == (
+        pytest.approx(bce.item() + sp(vg).mean().item(), rel=1e-6)
+    )
+
+
+@pytest.mark.parametrize("impl", IMPLS_ALL)
+def test_hinge_margin(impl):
+    vr, vg = torch.tensor(TFGAN_REAL) / 5, torch.tensor(TFGAN_FAKE) / 5
+    got = discriminator_loss(vr, vg, "hinge", margin=0.5, impl=impl)
+    want = torch.relu(0.5 - vr).mean() + torch.relu(0.5 + vg).mean()
+    torch.testing.assert_close(got, want)
+    # the generator's hinge loss has no margin; one config dict serves both calls
+    torch.testing.assert_close(generator_loss(vg, "hinge", margin=0.5, impl=impl), -vg.mean())
+
+
+@pytest.mark.parametrize("impl", IMPLS_ALL)
+def test_per_sample_weights_broadcast_over_a_patch_map(impl):
+    """One weight per sample multiplies every output of that sample (a PatchGAN's [B,1,H,W])."""
+    gen = torch.Generator().manual_seed(5)
+    vr, vg = torch.randn(3, 1, 4, 4, generator=gen), torch.randn(3, 1, 4, 4, generator=gen)
+    w = torch.tensor([0.0, 1.0, 2.5])
+    got = discriminator_loss(vr, vg, "nonsaturating", real_weights=w, fake_weights=w, impl=impl)
+    wb = w.reshape(3, 1, 1, 1)
+    want = (wb * sp(-vr)).mean() + (wb * sp(vg)).mean()
+    torch.testing.assert_close(got, want)
+    got = generator_loss(vg, "least_squares", weights=w, reduction="sum", impl=impl)
+    torch.testing.assert_close(got, (wb * 0.5 * vg.square()).sum())
+
+
+@pytest.mark.parametrize("impl", IMPLS_ALL)
+def test_reductions(impl):
+    gen = torch.Generator().manual_seed(6)
+    vr, vg = torch.randn(6, generator=gen), torch.randn(6, generator=gen)
+    per = discriminator_loss(vr, vg, "hinge", reduction="none", impl=impl)
+    torch.testing.assert_close(per, torch.relu(1 - vr) + torch.relu(1 + vg))
+    total = discriminator_loss(vr, vg, "hinge", reduction="sum", impl=impl)
+    torch.testing.assert_close(total, per.sum())
+    mean = discriminator_loss(vr, vg, "hinge", impl=impl)
+    torch.testing.assert_close(mean, per.mean())
+    # "none" keeps the samples apart: a per-sample backward is the per-sample gradient
+    vg.requires_grad_()
+    g_per = generator_loss(vg, "nonsaturating", reduction="none", impl=impl)
+    assert g_per.shape == (6,)
+    (grad,) = torch.autograd.grad(g_per, vg, torch.arange(6.0))
+    torch.testing.assert_close(grad, -torch.sigmoid(-vg.detach()) * torch.arange(6.0))
+
+
+def test_loss_options_are_checked():
+    vr, vg = torch.zeros(4), torch.zeros(4)
+    with pytest.raises(
+        ValueError, match=r"discriminator_loss: label_smoothing must be in \[0, 1\]"
+    ):
+        discriminator_loss(vr, vg, "minimax", label_smoothing=-0.1)
+    with pytest.raises(TypeError, match=r"discriminator_loss: margin must be a number"):
+        discriminator_loss(vr, vg, "hinge", margin="1")
+    with pytest.raises(
+        ValueError, match=r"generator_loss: reduction must be one of mean, sum, none"
+    ):
+        generator_loss(vg, reduction="avg")
+    with pytest.raises(
+        ValueError,
+        match=r"discriminator_loss: real_weights must be a number, one "
+        r"weight per sample \(\[4\]\) or one per output \[4\], got shape \[3\]",
+    ):
+        discriminator_loss(vr, vg, real_weights=torch.ones(3))
+    with pytest.raises(TypeError, match=r"generator_loss: weights must be a floating-point tensor"):
+        generator_loss(vg, weights=torch.ones(4, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"generator_loss: real_weights is for the relativistic"):
+        generator_loss(vg, "hinge", real_weights=1.0)
+    with pytest.raises(
+        ValueError,
+        match=r"adversarial_loss: reduction 'none' adds the real and "
+        r"fake terms elementwise",
+    ):
+        discriminator_loss(torch.zeros(5), vg, "hinge", reduction="none")
+
+
+@pytest.mark.parametrize("impl", IMPLS_ALL)
+def test_weights_get_no_gradient(impl):
+    """The weights are constants of the loss on every backend, the reference included."""
+    w = torch.rand(4, requires_grad=True)
+    vr = torch.randn(4, requires_grad=True)
+    discriminator_loss(vr, torch.zeros(4), real_weights=w, impl=impl).backward()
+    assert w.grad is None and vr.grad is not None
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_relativistic_generator_uses_real_out(impl):
     vr, vg = outputs("relativistic", seed=4)
@@ -296,13 +400,13 @@ def test_unknown_params_are_rejected_by_name():
     with pytest.raises(
         TypeError,
         match=r"discriminator_loss: unknown parameter\(s\) margin for "
-        r"kind 'hinge'; it takes no parameters",
+        r"kind 'wasserstein'; it takes no parameters",
     ):
-        discriminator_loss(torch.zeros(4), torch.zeros(4), "hinge", margin=2.0, impl="ref")
+        discriminator_loss(torch.zeros(4), torch.zeros(4), "wasserstein", margin=2.0, impl="ref")
     with pytest.raises(
         TypeError,
         match=r"unknown parameter\(s\) d, e for kind 'least_squares'; "
-        r"it takes a, b, c",
+        r"it takes a, b, c, labels",
     ):
         discriminator_loss(torch.zeros(4), torch.zeros(4), "least_squares", d=1, e=2, impl="ref")
     with pytest.raises(

@@ -1,8 +1,10 @@
 """norm_penalty: P = weight / B * sum_i phi(||inv_scale * g_i|| - target), against the reference.
 
 Every test names the backend it exercises through the `backend` fixture (cpu, cuda, triton) and
-calls the public function with that explicit `impl=`, which raises when the backend cannot run;
-`test_named_backend_ran` also finds the backend's ops in a profiler trace.
+calls the public function with that explicit `impl=`, which raises when the backend cannot run.
+The contract every op keeps (the sample sweep over dtypes, opcheck, torch.compile, gradcheck,
+bad input, determinism, which backend ran) is in tests/test_op_contract.py; these are
+norm_penalty's edge cases.
 """
 
 from __future__ import annotations
@@ -11,26 +13,17 @@ import math
 
 import pytest
 import torch
-from conftest import device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gankernels import reference
 from gankernels.ops import norm_penalty
-from gankernels.ops._checks import check_norm_penalty
-from gankernels.ops.registry import backend_op
 from gankernels.testing import (
     DTYPES,
-    SMALL_SHAPES,
     assert_close,
-    check_error_type,
-    direct_op,
-    dispatch_keyset,
     large_shapes_for,
     layouts,
     make,
-    op_qualname,
-    ops_run,
     sample_inputs,
 )
 
@@ -94,14 +87,6 @@ def test_formula_by_hand(backend, device):
         torch.tensor([[0.0, 0.0], [0.0, 10 / 3], [0.0, 0.0]], device=device),
         label="one-sided grad",
     )
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_matches_reference(backend, device, dtype):
-    for i, (label, (grad, *params), _) in enumerate(
-        sample_inputs("norm_penalty", device, dtype, requires_grad=True, shapes=SMALL_SHAPES)
-    ):
-        check_against_reference(backend, grad, params, f"{backend} {dtype} {label}", seed=i)
 
 
 @pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16), ids=str)
@@ -179,103 +164,6 @@ def test_nan_and_inf_follow_torch(backend, device, target):
     assert loss.item() == float("inf")
 
 
-def test_named_backend_ran(backend, device):
-    grad = make((2, 3, 4, 4), torch.float32, device, seed=4, requires_grad=True)
-
-    def step():
-        loss, _ = norm_penalty(grad, impl=backend)
-        loss.backward()
-
-    names = ops_run(step)
-    for op in ("norm_penalty", "norm_penalty_backward"):
-        assert op_qualname(op, backend) in names, f"{op} of {backend} did not run: {names}"
-
-
-PARAMS = [
-    (1.0, 10.0, False, 1.0),
-    (1.0, 10.0, True, 1.0),
-    (0.0, 5.0, False, 1.0),
-    (1.0, 10.0, False, 0.5),
-]
-
-
-@pytest.mark.parametrize("params", PARAMS, ids=str)
-@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 2, 2)], ids=str)
-def test_gradcheck_and_gradgradcheck(backend, device, shape, params):
-    # Rows of norm ~0.4 .. 2.5: away from the one-sided kink at n = target.
-    grad = make(shape, torch.float64, device, seed=5)
-    grad = grad * torch.tensor(
-        [0.3, 1.6, 0.8][: shape[0]], dtype=torch.float64, device=device
-    ).view(-1, *[1] * (len(shape) - 1))
-    if len(shape) == 4:
-        grad = grad.contiguous(memory_format=torch.channels_last)
-    grad.requires_grad_()
-
-    def fn(g):
-        return norm_penalty(g, *params, impl=backend)
-
-    assert torch.autograd.gradcheck(fn, (grad,))
-    assert torch.autograd.gradgradcheck(fn, (grad,))
-
-
-def test_opcheck(backend, device):
-    """torch.library.opcheck on the backend's op: on every small sample input the schema,
-    fake-kernel and autograd-registration checks, and the slow AOT-dispatch check once per shape
-    and layout with the four parameter sets taken in turn; the fake-kernel check on the large
-    samples; then the backward op, per dtype and parameter set."""
-    forward = backend_op("norm_penalty", backend)
-    backward = direct_op("norm_penalty_backward", backend)
-    cases = list(
-        sample_inputs(
-            "norm_penalty", device, torch.float32, requires_grad=True, shapes=SMALL_SHAPES
-        )
-    )
-    # The large samples: the fake kernel's output metadata against the op's.
-    for _, args, kwargs in sample_inputs(
-        "norm_penalty", device, torch.float32, shapes=large_shapes_for(backend)
-    ):
-        torch.library.opcheck(forward, args, kwargs, test_utils="test_faketensor")
-    for i, (_, args, kwargs) in enumerate(cases):
-        # 4 parameter sets per (shape, layout) in a row: take one per group, rotating.
-        if i % 4 == (i // 4) % 4:
-            torch.library.opcheck(forward, args, kwargs)
-        else:
-            torch.library.opcheck(
-                forward,
-                args,
-                kwargs,
-                test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
-            )
-    for dtype in DTYPES:
-        grad = make((3, 2, 5, 4), dtype, device, seed=6)
-        opmath = reference.opmath_dtype(dtype)
-        for target, weight, one_sided, inv_scale in PARAMS:
-            _, norms = reference.norm_penalty(grad, target, weight, one_sided, inv_scale)
-            grad_loss = torch.tensor(0.5, dtype=opmath, device=device)
-            grad_norms = torch.randn(3, dtype=opmath, device=device)
-            for gn in (None, grad_norms):
-                torch.library.opcheck(
-                    backward, (grad_loss, gn, grad, norms, target, weight, one_sided, inv_scale)
-                )
-
-
-def test_compile_fullgraph(backend, device):
-    """A first-order function calling the op compiles with no graph break and matches eager."""
-
-    def penalty(g):
-        loss, norms = norm_penalty(g, 1.0, 10.0, False, 1.0, impl=backend)
-        return loss + 0.1 * norms.sum()
-
-    compiled = torch.compile(penalty, fullgraph=True)
-    g = make((4, 3, 6, 5), torch.float32, device, seed=7, requires_grad=True)
-    got = compiled(g)
-    want = penalty(g)
-    assert_close(got, want, label="compiled loss")
-    assert_close(
-        torch.autograd.grad(got, g)[0], torch.autograd.grad(want, g)[0], label="compiled grad"
-    )
-
-
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -306,129 +194,3 @@ def test_property_matches_reference(
         f"{shape} {dtype} {layout} K={target} os={one_sided} s={inv_scale}",
         seed=seed,
     )
-
-
-# --- bad input --------------------------------------------------------------------------------
-
-_OK = (1.0, 10.0, False, 1.0)
-
-
-def _bad_cases(device):
-    grad = torch.randn(4, 3, device=device)
-    return {
-        "int_grad": (
-            (grad.to(torch.int32), *_OK),
-            r"grad must be float32, float64, float16 or bfloat16",
-        ),
-        "bool_grad": ((grad > 0, *_OK), r"grad must be float32, float64, float16 or bfloat16"),
-        "empty_batch": ((grad[:0], *_OK), r"grad has an empty batch \(shape \[0, 3\]\)"),
-        "zero_dim": ((grad[0, 0], *_OK), r"grad must have a batch dimension"),
-        "target": ((grad, -0.5, 10.0, False, 1.0), r"target must be >= 0, got -0.5"),
-        "inv_scale_zero": ((grad, 1.0, 10.0, False, 0.0), r"inv_scale must be > 0, got 0"),
-        "inv_scale_negative": ((grad, 1.0, 10.0, False, -2.0), r"inv_scale must be > 0, got -2"),
-        "weight_nan": ((grad, 1.0, float("nan"), False, 1.0), r"weight must be a number"),
-    }
-
-
-BAD = tuple(_bad_cases("cpu"))
-
-
-@pytest.fixture(params=("cpu", "cuda"))
-def compiled_backend(request) -> str:
-    """The compiled kernels only: their C++ TORCH_CHECKs guard direct torch.ops calls. (The
-    Triton ops are reached through the public function, which checks for them.)"""
-    return device_for(request.param)
-
-
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_public(backend, device, case):
-    args, message = _bad_cases(device)[case]
-    with pytest.raises((ValueError, TypeError), match=message) as info:
-        norm_penalty(*args, impl=backend)
-    assert "norm_penalty: " in str(info.value)
-
-
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_op(compiled_backend, case):
-    args, message = _bad_cases(compiled_backend)[case]
-    grad, target, weight, _, inv_scale = args
-    want = check_error_type(check_norm_penalty, grad, target, weight, inv_scale)
-    with pytest.raises(want, match=f"norm_penalty: .*{message}") as info:
-        torch.ops.gankernels.norm_penalty(*args)
-    assert info.type is want
-
-
-def test_bad_input_backward_op(compiled_backend):
-    """Each argument of norm_penalty_backward, called directly. A meta tensor stands in for a
-    second device; the call is sent to the backend's own kernel, which must refuse it."""
-    device = compiled_backend
-    op = torch.ops.gankernels.norm_penalty_backward
-    grad = torch.randn(4, 3, device=device)
-    norms = grad.norm(dim=1)
-    gl = torch.tensor(1.0, device=device)
-    cases = [
-        ((gl.reshape(1), None, grad, norms), ValueError, r"grad_loss must be a 0-dim tensor"),
-        ((gl, None, grad, norms[:3]), ValueError, r"norms must have shape \[B\] = \[4\]"),
-        (
-            (gl, torch.ones(5, device=device), grad, norms),
-            ValueError,
-            r"grad_norms must have shape \[B\]",
-        ),
-        (
-            (gl, None, grad, norms.long()),
-            TypeError,
-            r"norms must be float32, float64, float16 or bfloat16, got int64",
-        ),
-        ((gl.int(), None, grad, norms), TypeError, r"grad_loss must be float32, float64"),
-        (
-            (gl, None, grad.int(), norms),
-            TypeError,
-            r"grad must be float32, float64, float16 or bfloat16",
-        ),
-        ((gl, None, grad[:0], norms[:0]), ValueError, r"grad has an empty batch"),
-    ]
-    for args, error, message in cases:
-        with pytest.raises(error, match=f"norm_penalty_backward: .*{message}"):
-            op(*args, *_OK)
-    with pytest.raises(ValueError, match=r"target must be >= 0, got -1\.0"):
-        op(gl, None, grad, norms, -1.0, 10.0, False, 1.0)
-    meta = torch.device("meta")
-    for args, message in (
-        ((gl.to(meta), None, grad, norms), r"grad_loss must be on the same device as grad"),
-        ((gl, None, grad, norms.to(meta)), r"norms must be on the same device as grad"),
-        ((gl, norms.to(meta), grad, norms), r"grad_norms must be on the same device as grad"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            op.default.redispatch(dispatch_keyset(device), *args, *_OK)
-
-
-def test_bad_impl_is_refused(device):
-    with pytest.raises(ValueError, match=r"impl must be one of"):
-        norm_penalty(torch.randn(2, 3, device=device), impl="fast")
-
-
-# --- CPU-kernel specific ----------------------------------------------------------------------
-
-
-def test_cpu_results_do_not_depend_on_thread_count():
-    """Fixed reduction blocks: loss, norms and gradient bitwise equal on 1, 2 and 3 threads."""
-    grad = make((3, 70001), torch.float32, "cpu", seed=8)
-    gl = torch.tensor(1.5)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            loss, norms = torch.ops.gankernels.norm_penalty(grad, 1.0, 10.0, False, 1.0)
-            g = torch.ops.gankernels.norm_penalty_backward(gl, None, grad, norms, *_OK)
-            results.append((loss, norms, g))
-    finally:
-        torch.set_num_threads(threads)
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            assert torch.equal(a, b)
-
-
-def test_cpu_kernel_is_registered_for_the_cpu_key():
-    for name in ("norm_penalty", "norm_penalty_backward"):
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"gankernels::{name}", "CPU")

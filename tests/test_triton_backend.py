@@ -1,10 +1,12 @@
-"""Triton-specific tests: import laziness, torch.library registration (opcheck, torch.compile),
-the kernels' multi-tile / multi-program paths, layouts, determinism, the multi-tensor clip, and a
-compile of every kernel for a real GPU target.
+"""Triton-specific tests: import laziness, how the ops are defined, the kernels' multi-tile /
+multi-program paths, layouts, determinism across tiles, the multi-tensor clip, and a compile of
+every kernel for a real GPU target.
 
-The per-op correctness suites (tests/test_<op>.py) already cover impl="triton" for every dtype,
-shape and layout. Without a GPU these tests run the kernels on CPU tensors through the Triton
-interpreter (TRITON_INTERPRET=1, set by conftest), with small shapes.
+tests/test_op_contract.py holds impl="triton" to every op's contract (the reference over every
+dtype and sample, opcheck of every Triton op, torch.compile, gradcheck, bad input), and the
+per-op suites (tests/test_<op>.py) cover its edge cases. Without a GPU these tests run the
+kernels on CPU tensors through the Triton interpreter (TRITON_INTERPRET=1, set by conftest),
+with small shapes.
 """
 
 from __future__ import annotations
@@ -122,53 +124,6 @@ def test_definition_mode_matches_interpreter():
         assert {k.fn.__name__ for k in kernels} >= {"_gp_forward_kernel"}
 
 
-def _opcheck_cases():
-    x = _tensor((3, 5), seed=1)
-    y = _tensor((3, 5), seed=2)
-    eps = torch.rand(3, dtype=torch.float64, device=DEVICE)
-    norms = torch.linalg.vector_norm(x, dim=1)
-    one = torch.ones((), dtype=torch.float64, device=DEVICE)
-    ops = torch.ops.gankernels
-    req = [t.clone().requires_grad_() for t in (x, y, eps)]
-    return [
-        ("gp_interpolate", ops.gp_interpolate_triton, tuple(req)),
-        ("gp_interpolate_backward", ops.gp_interpolate_backward_triton, (x, eps, x, y)),
-        ("gp_interpolate_backward-noeps", ops.gp_interpolate_backward_triton, (x, eps, None, None)),
-        ("norm_penalty", ops.norm_penalty_triton, (req[0], 1.0, 10.0, True, 0.5)),
-        (
-            "norm_penalty_backward",
-            ops.norm_penalty_backward_triton,
-            (one, norms, x, norms, 1.0, 10.0, False, 1.0),
-        ),
-        (
-            "adversarial_loss",
-            ops.adversarial_loss_triton,
-            (req[0], req[1], "relativistic", "critic", -1.0, 1.0, 0.0, False),
-        ),
-        (
-            "adversarial_loss-noreal",
-            ops.adversarial_loss_triton,
-            (None, req[1], "kl", "generator", -1.0, 1.0, 0.0, True),
-        ),
-        (
-            "adversarial_loss_backward",
-            ops.adversarial_loss_backward_triton,
-            (one, x, y, "hinge", "critic", -1.0, 1.0, 0.0, False),
-        ),
-        ("clip_", ops.clip__triton, ([x.clone() * 0.02, y.clone().float() * 0.02], 0.01)),
-    ]
-
-
-def test_opcheck_every_triton_op():
-    from gankernels.ops import _triton  # noqa: F401  (the ops with their autograd)
-
-    for label, op, args in _opcheck_cases():
-        try:
-            torch.library.opcheck(op, args)
-        except Exception as exc:  # name the case: opcheck's own message does not
-            raise AssertionError(f"opcheck failed for {label}: {exc}") from exc
-
-
 def _all_ops(real, fake, eps, params):
     x_hat = gankernels.gp_interpolate(real, fake, eps, impl="triton")
     penalty, norms = gankernels.norm_penalty(x_hat, 1.0, 10.0, impl="triton")
@@ -177,30 +132,6 @@ def _all_ops(real, fake, eps, params):
     )
     count = gankernels.clip_(params, 0.01, impl="triton")
     return penalty + loss + norms.sum(), count
-
-
-def test_torch_compile_fullgraph_all_ops():
-    """One compiled graph calling every Triton op, forward and backward, matches eager.
-
-    On a GPU the ops are triton_ops and Inductor inlines their kernels; under the interpreter
-    they are opaque custom ops that the compiled graph calls (see `_common.define`)."""
-    torch._dynamo.reset()
-    real, fake = _tensor((4, 3, 2, 2), seed=3), _tensor((4, 3, 2, 2), seed=4)
-    eps = torch.rand(4, dtype=torch.float64, device=DEVICE)
-    params = [_tensor((37,), torch.float32, seed=5, scale=0.02)]
-    compiled = torch.compile(_all_ops, fullgraph=True)
-
-    leaves = [t.clone().requires_grad_() for t in (real, fake, eps)]
-    out, count = compiled(*leaves, [p.clone() for p in params])
-    out.backward()
-    ref_leaves = [t.clone().requires_grad_() for t in (real, fake, eps)]
-    ref_params = [p.clone() for p in params]
-    ref_out, ref_count = _all_ops(*ref_leaves, ref_params)
-    ref_out.backward()
-    assert_close(out, ref_out, label="compiled loss")
-    assert int(count) == int(ref_count)
-    for name, a, b in zip(("real", "fake", "eps"), leaves, ref_leaves, strict=True):
-        assert_close(a.grad, b.grad, label=f"compiled grad {name}")
 
 
 @NEEDS_GPU
@@ -222,44 +153,6 @@ def test_torch_compile_inlines_kernels_on_gpu():
     for kernel in ("_gp_forward_kernel", "_sumsq_kernel", "_finish_kernel"):
         assert kernel in code, f"{kernel} is not in Inductor's output"
     assert_close(out, fn(x, y, eps), label="compiled")
-
-
-# --- gradients through impl="triton" ---------------------------------------------------------
-
-
-def test_gradcheck_gp_interpolate_and_norm_penalty():
-    real = _tensor((3, 2, 2), seed=1, requires_grad=True)
-    fake = _tensor((3, 2, 2), seed=2, requires_grad=True)
-    eps = torch.rand(3, dtype=torch.float64, device=DEVICE, requires_grad=True)
-
-    def interp(r, f, e):
-        return gankernels.gp_interpolate(r, f, e, impl="triton")
-
-    assert torch.autograd.gradcheck(interp, (real, fake, eps))
-    assert torch.autograd.gradgradcheck(interp, (real, fake, eps))
-    for target, one_sided, inv_scale in ((1.0, False, 1.0), (1.0, True, 0.5), (0.0, False, 2.0)):
-
-        def penalty(g, target=target, one_sided=one_sided, inv_scale=inv_scale):
-            return gankernels.norm_penalty(g, target, 3.0, one_sided, inv_scale, impl="triton")
-
-        assert torch.autograd.gradcheck(penalty, (real,))
-        assert torch.autograd.gradgradcheck(penalty, (real,))
-
-
-@pytest.mark.parametrize("kind", ("least_squares", "relativistic", "neyman"))
-def test_gradcheck_adversarial_loss(kind):
-    """Non-default labels and outputs of different sizes (every kind is in
-    test_adversarial_loss.py's per-backend gradcheck)."""
-    real = _tensor((3,), seed=1, requires_grad=True)
-    fake = _tensor((2, 2), seed=2, requires_grad=True)
-
-    for role in ("critic", "generator"):
-
-        def loss(r, f, role=role):
-            return gankernels.adversarial_loss(r, f, kind, role, 0.3, 1.7, 0.1, impl="triton")
-
-        assert torch.autograd.gradcheck(loss, (real, fake)), role
-        assert torch.autograd.gradgradcheck(loss, (real, fake)), role
 
 
 # --- kernel paths -----------------------------------------------------------------------------
@@ -360,7 +253,7 @@ def test_adversarial_multi_program_path(monkeypatch, role):
                 ref * grad_loss, leaves, allow_unused=True, materialize_grads=True
             )
             got = torch.ops.gankernels.adversarial_loss_backward_triton(
-                grad_loss, real, fake, *args
+                grad_loss, real, fake, *args, 0.0, 1.0, None, None, "mean"
             )
             assert_close(got[0], want[0], label=f"{kind} grad real")
             assert_close(got[1], want[1], label=f"{kind} grad fake")
@@ -581,6 +474,7 @@ def test_kernels_compile_for_sm90_and_inline_into_torch_compile():
         "_partial_kernel",
         "_combine_kernel",
         "_grad_kernel",
+        "_none_kernel",
         "_clip_table_kernel",
         "_clip_tensor_kernel",
     ):
@@ -594,3 +488,41 @@ def test_kernels_compile_for_sm90_and_inline_into_torch_compile():
         "_clip_tensor_kernel",
     ):
         assert kernel in traced, f"{kernel} is not in the compiled graph: {traced}"
+
+
+@pytest.mark.parametrize("reduction", ("none", "sum"))
+def test_adversarial_weighted_multi_program_path(monkeypatch, reduction):
+    """Weights (another dtype, a non-dense layout), label smoothing, margin and the "none" / "sum"
+    reductions through the multi-program kernels, with real_out, fake_out, the weights and a
+    per-element grad_loss in different memory orders."""
+    from gankernels.triton import adversarial_loss as adv
+
+    monkeypatch.setattr(adv, "SMALL_BLOCKS", 0)
+    monkeypatch.setattr(adv, "MAX_BLOCK", 16)
+    assert adv._launch_shape(120, 120)[2] > 1
+    real = _tensor((10, 24), seed=1)[:, ::2]  # not dense
+    fake = _tensor((12, 10), seed=2).t()  # dense, transposed
+    real_w = _tensor((10, 12), torch.float32, seed=3).abs()
+    fake_w = _tensor((10, 24), seed=4)[:, ::2].abs()
+    if reduction == "none":
+        grad_loss = _tensor((12, 10), torch.float32, seed=5).t()
+    else:
+        grad_loss = torch.tensor([0.7], dtype=torch.float64, device=DEVICE)
+    cases = (
+        ("relativistic", "critic", False),
+        ("relativistic", "generator", False),
+        ("minimax", "critic", False),
+        ("hinge", "critic", False),
+        ("jensen_shannon", "generator", True),
+    )
+    for kind, role, ns in cases:
+        r = real if role == "critic" or kind == "relativistic" else None
+        rw = real_w if r is not None else None
+        args = (kind, role, -0.5, 1.5, 0.5, ns, 0.25, 0.5, rw, fake_w, reduction)
+        loss = torch.ops.gankernels.adversarial_loss_triton(r, fake, *args)
+        assert_close(loss, reference.adversarial_loss(r, fake, *args), label=f"{kind} {role}")
+        want = reference.adversarial_loss_backward(grad_loss, r, fake, *args)
+        got = torch.ops.gankernels.adversarial_loss_backward_triton(grad_loss, r, fake, *args)
+        assert_close(got[1], want[1], label=f"{kind} {role} grad fake")
+        if r is not None:
+            assert_close(got[0], want[0], label=f"{kind} {role} grad real")

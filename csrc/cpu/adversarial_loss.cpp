@@ -1,14 +1,17 @@
 // CPU kernels of adversarial_loss and adversarial_loss_backward (docs/math.md section 3). The
-// loss of each (kind, role) is the two mean terms of csrc/loss_terms.h.
+// loss of each (kind, role) is the two terms of csrc/loss_terms.h, each element's loss
+// l(v) = sign * F(v - shift) + lin * v + constant, times its weight when there are weights.
 //
-// The forward is one parallel pass over the blocks of both arrays together; the backward is one
-// elementwise pass writing sign/N * F'(v - shift).
+// The forward is one parallel pass over the blocks of both arrays together ("mean", "sum"), or
+// an elementwise pass per array ("none"); the backward is one elementwise pass writing
+// scale * c_j * l'(v_j) + add, where c_j is the element's weight times, for "none", its upstream
+// gradient (one opmath array per side, in the outputs' layout, made only when needed).
 //
 // Relativistic (RaGAN) is the one kind whose terms couple the two arrays: each term's shift is
-// the mean of the other array, so the forward first runs a cheap pass for the two means, and
-// the backward, whose gradient also holds the mean of the other term's derivative
-// (dL/dx_k = 1/N_x * [F_x'(x_k - m_y) - sum_j F_y'(y_j - m_x) / N_y]), runs a means pass and a
-// derivative-sum pass before its elementwise pass.
+// the (plain) mean of the other array, so the forward first runs a cheap pass for the two means,
+// and the backward, whose gradient also holds the other term's derivative through that mean
+// (dL/dx_k = alpha_k l_x'(x_k - m_y) - 1/N_x * sum_j beta_j l_y'(y_j - m_x), alpha and beta the
+// per-element scales), runs a means pass and a derivative-sum pass before its elementwise pass.
 //
 // Sums accumulate in double per fixed block of cpu::kBlock elements and the block partials are
 // added in block order, so the result does not depend on the thread count. Half inputs are
@@ -27,83 +30,93 @@
 namespace gankernels {
 namespace {
 
-// A contiguous view of one input array (or nothing).
+// A dense view of one input array (or nothing) and its optional per-element coefficients
+// (weights, times the upstream gradient for "none"): opmath values at the same offsets.
 struct Array {
   const void* data = nullptr;
+  const void* coef = nullptr;
   int64_t n = 0;
 };
 
-template <typename scalar_t>
-using BlockSumFn = double (*)(const void*, int64_t, int64_t, double);
+// A term's scalars in the accumulation type.
+template <typename opmath_t>
+struct TermArgs {
+  opmath_t sign, shift, lin, constant;
+};
 
-// sum_{begin <= j < end} F(v_j - shift) (or F'): F over a tile of kTile values at a time (an
+template <typename opmath_t>
+TermArgs<opmath_t> term_args(const Term& t) {
+  return {static_cast<opmath_t>(t.sign), static_cast<opmath_t>(t.shift),
+          static_cast<opmath_t>(t.lin), static_cast<opmath_t>(t.constant)};
+}
+
+// l(v) or l'(v) of a term at v.
+template <Fn F, bool Deriv, typename opmath_t>
+C10_ALWAYS_INLINE opmath_t term_at(opmath_t v, const TermArgs<opmath_t>& t) {
+  const opmath_t x = v - t.shift;
+  if (Deriv) return t.sign * fn_deriv(F, x) + t.lin;
+  // A select, not lin * v alone: without smoothing an infinite v must not give 0 * inf = NaN.
+  return t.sign * fn_value(F, x) + (t.lin != opmath_t(0) ? t.lin * v : opmath_t(0)) + t.constant;
+}
+
+using BlockSumFn = double (*)(const Array&, int64_t, int64_t, const Term&);
+
+// sum_{begin <= j < end} c_j l(v_j) (or of l'): l over a tile of kTile values at a time (an
 // elementwise loop, which vectorises), each tile summed in opmath_t lanes folded into double
-// (cpu::lane_sum), tiles added in order. Computing F inside lane_sum's interleaved lanes
+// (cpu::lane_sum), tiles added in order. Computing l inside lane_sum's interleaved lanes
 // measured 3x slower.
-template <Fn F, bool Deriv, typename scalar_t>
-GK_CLONES double block_sum(const void* data, int64_t begin, int64_t end, double shift) {
+template <Fn F, bool Deriv, bool Weighted, typename scalar_t>
+GK_CLONES double block_sum(const Array& a, int64_t begin, int64_t end, const Term& term) {
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr int64_t kTile = 256;
-  const scalar_t* v = static_cast<const scalar_t*>(data);
-  const opmath_t s = static_cast<opmath_t>(shift);
+  const scalar_t* v = static_cast<const scalar_t*>(a.data);
+  const opmath_t* c = static_cast<const opmath_t*>(a.coef);
+  const TermArgs<opmath_t> t = term_args<opmath_t>(term);
   opmath_t values[kTile];
   double total = 0.0;
-  for (int64_t t = begin; t < end; t += kTile) {
-    const int64_t len = std::min(kTile, end - t);
+  for (int64_t s = begin; s < end; s += kTile) {
+    const int64_t len = std::min(kTile, end - s);
     for (int64_t j = 0; j < len; ++j) {
-      const opmath_t x = static_cast<opmath_t>(v[t + j]) - s;
-      values[j] = Deriv ? fn_deriv(F, x) : fn_value(F, x);
+      const opmath_t l = term_at<F, Deriv>(static_cast<opmath_t>(v[s + j]), t);
+      values[j] = Weighted ? c[s + j] * l : l;
     }
     total += cpu::lane_sum<opmath_t>(len, [&](int64_t j) { return values[j]; });
   }
   return total;
 }
 
+// with_fn (loss_terms.h) turns the runtime Fn into the template argument once per array.
 template <bool Deriv, typename scalar_t>
-BlockSumFn<scalar_t> pick_sum(Fn f) {
-  switch (f) {
-#define GK_CASE(name) \
-  case Fn::name: return &block_sum<Fn::name, Deriv, scalar_t>;
-    GK_CASE(Softplus)
-    GK_CASE(SoftplusNeg)
-    GK_CASE(Identity)
-    GK_CASE(ReluOneMinus)
-    GK_CASE(ReluOnePlus)
-    GK_CASE(HalfSquare)
-    GK_CASE(Exp)
-    GK_CASE(ExpNeg)
-    GK_CASE(Expm1)
-    GK_CASE(Expm1Neg)
-    GK_CASE(PearsonConj)
-    GK_CASE(NeymanConj)
-    GK_CASE(HalfTanh)
-#undef GK_CASE
-  }
-  TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
+BlockSumFn pick_sum(const Term& t, bool weighted) {
+  return with_fn(t.fn, [&](auto tag) -> BlockSumFn {
+    constexpr Fn F = decltype(tag)::value;
+    return weighted ? &block_sum<F, Deriv, true, scalar_t> : &block_sum<F, Deriv, false, scalar_t>;
+  });
 }
 
 inline int64_t num_blocks(int64_t n) { return (n + cpu::kBlock - 1) / cpu::kBlock; }
 
-// (sum over real, sum over fake) of F(v - shift) (or of F' when `deriv`) in ONE parallel pass
+// (sum over real, sum over fake) of c l(v) (or of c l'(v) when `deriv`) in ONE parallel pass
 // over the blocks of both arrays. Block partials are added in block order: the result is the
 // same for every thread count.
 template <typename scalar_t>
 std::pair<double, double> reduce_both(const Array& real, const Term& rt, const Array& fake,
                                       const Term& ft, bool deriv) {
-  const BlockSumFn<scalar_t> rsum =
-      real.data ? (deriv ? pick_sum<true, scalar_t>(rt.fn) : pick_sum<false, scalar_t>(rt.fn))
-                : nullptr;
-  const BlockSumFn<scalar_t> fsum =
-      deriv ? pick_sum<true, scalar_t>(ft.fn) : pick_sum<false, scalar_t>(ft.fn);
+  auto pick = [&](const Array& a, const Term& t) {
+    return deriv ? pick_sum<true, scalar_t>(t, a.coef != nullptr)
+                 : pick_sum<false, scalar_t>(t, a.coef != nullptr);
+  };
+  const BlockSumFn rsum = real.data ? pick(real, rt) : nullptr;
+  const BlockSumFn fsum = pick(fake, ft);
   const int64_t nr = real.data ? num_blocks(real.n) : 0;
   const int64_t nb = nr + num_blocks(fake.n);
   auto block = [&](int64_t k) {
     if (k < nr) {
       const int64_t begin = k * cpu::kBlock;
-      return rsum(real.data, begin, std::min(real.n, begin + cpu::kBlock), rt.shift);
+      return rsum(real, begin, std::min(real.n, begin + cpu::kBlock), rt);
     }
     const int64_t begin = (k - nr) * cpu::kBlock;
-    return fsum(fake.data, begin, std::min(fake.n, begin + cpu::kBlock), ft.shift);
+    return fsum(fake, begin, std::min(fake.n, begin + cpu::kBlock), ft);
   };
   double sr = 0.0, sg = 0.0;
   if (nb == 1 || (real.data ? real.n : 0) + fake.n <= cpu::kGrain) {
@@ -120,62 +133,53 @@ std::pair<double, double> reduce_both(const Array& real, const Term& rt, const A
   return {sr, sg};
 }
 
-// out_j = scale * F'(v_j - shift) + add, for begin <= j < end.
-template <Fn F, typename scalar_t>
-GK_CLONES void block_grad(const void* in, void* out, int64_t begin, int64_t end, double shift,
-                          double scale, double add) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const scalar_t* v = static_cast<const scalar_t*>(in);
-  scalar_t* g = static_cast<scalar_t*>(out);
-  const opmath_t s = static_cast<opmath_t>(shift), sc = static_cast<opmath_t>(scale),
-                 ad = static_cast<opmath_t>(add);
-  for (int64_t j = begin; j < end; ++j) {
-    g[j] = static_cast<scalar_t>(sc * fn_deriv(F, static_cast<opmath_t>(v[j]) - s) + ad);
-  }
-}
-
-using BlockGradFn = void (*)(const void*, void*, int64_t, int64_t, double, double, double);
-
-template <typename scalar_t>
-BlockGradFn pick_grad(Fn f) {
-  switch (f) {
-#define GK_CASE(name) \
-  case Fn::name: return &block_grad<Fn::name, scalar_t>;
-    GK_CASE(Softplus)
-    GK_CASE(SoftplusNeg)
-    GK_CASE(Identity)
-    GK_CASE(ReluOneMinus)
-    GK_CASE(ReluOnePlus)
-    GK_CASE(HalfSquare)
-    GK_CASE(Exp)
-    GK_CASE(ExpNeg)
-    GK_CASE(Expm1)
-    GK_CASE(Expm1Neg)
-    GK_CASE(PearsonConj)
-    GK_CASE(NeymanConj)
-    GK_CASE(HalfTanh)
-#undef GK_CASE
-  }
-  TORCH_CHECK(false, "adversarial_loss: internal error: unknown term function");
-}
-
-// The elementwise gradient of one term (and, for relativistic, the coupling `add`).
-struct GradJob {
-  const void* in = nullptr;
+// One elementwise pass of a term: out_j = scale * c_j * l(v_j) + add (Deriv: l'), into `out`
+// (scalar_t for a gradient, opmath_t for the per-element losses of "none"), or added to it.
+struct ElementJob {
+  Array in;
   void* out = nullptr;
-  int64_t n = 0;
-  BlockGradFn fn = nullptr;
-  double shift = 0.0, scale = 0.0, add = 0.0;
+  Term term;
+  double scale = 1.0, add = 0.0;
 };
 
-// One parallel elementwise pass over both gradient outputs.
-void run_grads(const GradJob& r, const GradJob& g) {
-  const int64_t nr = r.fn ? r.n : 0;
+using ElementFn = void (*)(const ElementJob&, int64_t, int64_t);
+
+template <Fn F, bool Deriv, bool Weighted, bool Accumulate, typename scalar_t, typename out_t>
+GK_CLONES void block_elements(const ElementJob& job, int64_t begin, int64_t end) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const scalar_t* v = static_cast<const scalar_t*>(job.in.data);
+  const opmath_t* c = static_cast<const opmath_t*>(job.in.coef);
+  out_t* out = static_cast<out_t*>(job.out);
+  const TermArgs<opmath_t> t = term_args<opmath_t>(job.term);
+  const opmath_t sc = static_cast<opmath_t>(job.scale), ad = static_cast<opmath_t>(job.add);
+  for (int64_t j = begin; j < end; ++j) {
+    const opmath_t l = term_at<F, Deriv>(static_cast<opmath_t>(v[j]), t);
+    const opmath_t value = sc * (Weighted ? c[j] * l : l) + ad;
+    if (Accumulate) {
+      out[j] = static_cast<out_t>(static_cast<opmath_t>(out[j]) + value);
+    } else {
+      out[j] = static_cast<out_t>(value);
+    }
+  }
+}
+
+template <bool Deriv, bool Accumulate, typename scalar_t, typename out_t>
+ElementFn pick_elements(const ElementJob& job) {
+  return with_fn(job.term.fn, [&](auto tag) -> ElementFn {
+    constexpr Fn F = decltype(tag)::value;
+    return job.in.coef ? &block_elements<F, Deriv, true, Accumulate, scalar_t, out_t>
+                       : &block_elements<F, Deriv, false, Accumulate, scalar_t, out_t>;
+  });
+}
+
+// Runs two elementwise jobs (the first may be absent: fn null) as one parallel pass.
+void run_elements(ElementFn fr, const ElementJob& r, ElementFn fg, const ElementJob& g) {
+  const int64_t nr = fr ? r.in.n : 0;
   auto range = [&](int64_t b, int64_t e) {
-    if (b < nr) r.fn(r.in, r.out, b, std::min(e, nr), r.shift, r.scale, r.add);
-    if (e > nr) g.fn(g.in, g.out, std::max(b, nr) - nr, e - nr, g.shift, g.scale, g.add);
+    if (b < nr) fr(r, b, std::min(e, nr));
+    if (e > nr) fg(g, std::max(b, nr) - nr, e - nr);
   };
-  const int64_t total = nr + g.n;
+  const int64_t total = nr + g.in.n;
   if (total <= cpu::kGrain) {
     range(0, total);
   } else {
@@ -184,49 +188,98 @@ void run_grads(const GradJob& r, const GradJob& g) {
 }
 
 // The argument checks of gankernels/ops/_checks.py::check_adversarial_loss, same messages.
-Plan check_and_plan(const std::optional<at::Tensor>& real_out, const at::Tensor& fake_out,
-                    c10::string_view kind, c10::string_view role, double a, double b, double c,
-                    bool nonsaturating) {
-  const LossChoice choice = check_adversarial_loss(real_out, fake_out, kind, role);
+struct Checked {
+  Plan plan;
+  Reduction reduction;
+};
+
+Checked check_and_plan(const std::optional<at::Tensor>& real_out, const at::Tensor& fake_out,
+                       c10::string_view kind, c10::string_view role, double a, double b, double c,
+                       bool nonsaturating, double label_smoothing, double margin,
+                       const std::optional<at::Tensor>& real_weights,
+                       const std::optional<at::Tensor>& fake_weights, c10::string_view reduction) {
+  const LossChoice choice = check_adversarial_loss(real_out, fake_out, kind, role, label_smoothing,
+                                                   margin, real_weights, fake_weights, reduction);
   TORCH_CHECK(fake_out.device().is_cpu(), "adversarial_loss: the CPU kernel got fake_out on ",
               fake_out.device());
-  return make_plan(choice.kind, choice.critic, a, b, c, nonsaturating);
+  return {make_plan(choice.kind, choice.critic, a, b, c, nonsaturating, label_smoothing, margin),
+          choice.reduction};
 }
 
-// A dense tensor whose memory can be walked as a flat array (any dim order), else a copy.
-at::Tensor dense(const at::Tensor& t) {
-  return t.is_non_overlapping_and_dense() ? t : t.contiguous();
+Array array_of(const at::Tensor& t, const at::Tensor& coef) {
+  return {t.data_ptr(), coef.defined() ? coef.data_ptr() : nullptr, t.numel()};
 }
 
-Array array_of(const at::Tensor& t) { return {t.data_ptr(), t.numel()}; }
+// 1/n for "mean", 1 otherwise.
+double per_element(Reduction r, int64_t n) {
+  return r == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
+}
 
 // Fills the shifts of a relativistic plan: each term is shifted by the other array's mean.
 template <typename scalar_t>
 void relativistic_shifts(Plan& p, const Array& real, const Array& fake) {
   const Term id{Fn::Identity, 1.0};
-  const auto [sum_r, sum_g] = reduce_both<scalar_t>(real, id, fake, id, /*deriv=*/false);
+  const Array r{real.data, nullptr, real.n}, f{fake.data, nullptr, fake.n};
+  const auto [sum_r, sum_g] = reduce_both<scalar_t>(r, id, f, id, /*deriv=*/false);
   p.real.shift = sum_g / static_cast<double>(fake.n);
   p.fake.shift = sum_r / static_cast<double>(real.n);
+}
+
+// Real and fake in one layout for "none" (the output's), else each dense in its own.
+struct Inputs {
+  at::Tensor real, fake;
+};
+
+Inputs inputs_for(const Plan& plan, Reduction reduction, const std::optional<at::Tensor>& real_out,
+                  const at::Tensor& fake_out) {
+  Inputs in;
+  in.fake = dense(fake_out);
+  if (plan.use_real) {
+    in.real = reduction == Reduction::None ? in_layout_of(*real_out, in.fake) : dense(*real_out);
+  }
+  return in;
 }
 
 at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
                                 const at::Tensor& fake_out, c10::string_view kind,
                                 c10::string_view role, double a, double b, double c,
-                                bool nonsaturating) {
-  Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
-  const at::Tensor fake = dense(fake_out);
-  const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
-  const Array fa = array_of(fake);
-  const Array ra = plan.use_real ? array_of(real) : Array{};
+                                bool nonsaturating, double label_smoothing, double margin,
+                                const std::optional<at::Tensor>& real_weights,
+                                const std::optional<at::Tensor>& fake_weights,
+                                c10::string_view reduction) {
+  auto [plan, red] = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating,
+                                    label_smoothing, margin, real_weights, fake_weights, reduction);
+  const auto [real, fake] = inputs_for(plan, red, real_out, fake_out);
   const auto opmath = opmath_scalar_type(fake_out.scalar_type());
+  const at::Tensor cf = loss_coefficients(fake_weights, at::Tensor(), fake, opmath);
+  const at::Tensor cr =
+      plan.use_real ? loss_coefficients(real_weights, at::Tensor(), real, opmath) : at::Tensor();
+  const Array fa = array_of(fake, cf);
+  const Array ra = plan.use_real ? array_of(real, cr) : Array{};
+  if (red == Reduction::None) {
+    at::Tensor out = at::empty_like(fake_out, fake_out.options().dtype(opmath));
+    at::Tensor buffer = same_layout(out, fake) ? out : at::empty_like(fake, out.options());
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_cpu", [&] {
+          using opmath_t = at::opmath_type<scalar_t>;
+          if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
+          const ElementJob jf{fa, buffer.data_ptr(), plan.fake};
+          run_elements(nullptr, jf, pick_elements<false, false, scalar_t, opmath_t>(jf), jf);
+          if (plan.use_real) {
+            const ElementJob jr{ra, buffer.data_ptr(), plan.real};
+            run_elements(nullptr, jr, pick_elements<false, true, scalar_t, opmath_t>(jr), jr);
+          }
+        });
+    if (!buffer.is_same(out)) out.copy_(buffer);
+    return out;
+  }
   at::Tensor loss = at::empty({}, fake_out.options().dtype(opmath));
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_cpu", [&] {
         if (plan.relativistic) relativistic_shifts<scalar_t>(plan, ra, fa);
         const auto [sr, sg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, false);
-        double value = plan.fake.sign * sg / static_cast<double>(fa.n) + plan.fake.constant;
-        if (plan.use_real)
-          value += plan.real.sign * sr / static_cast<double>(ra.n) + plan.real.constant;
+        double value = sg * per_element(red, fa.n);
+        if (plan.use_real) value += sr * per_element(red, ra.n);
         if (opmath == at::kDouble) {
           *loss.data_ptr<double>() = value;
         } else {
@@ -236,10 +289,9 @@ at::Tensor adversarial_loss_cpu(const std::optional<at::Tensor>& real_out,
   return loss;
 }
 
-// The upstream gradient, a one-element tensor of any floating dtype, read on the host: on the
-// CPU this is a plain memory read, no synchronisation.
-double read_grad_loss(const at::Tensor& grad_loss, const at::Tensor& fake_out) {
-  check_adversarial_loss_grad(grad_loss, fake_out);
+// The upstream gradient of a scalar loss, one element of any floating dtype, read on the host:
+// on the CPU this is a plain memory read, no synchronisation.
+double read_grad_loss(const at::Tensor& grad_loss) {
   double value = 0.0;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, grad_loss.scalar_type(), "adversarial_loss_grad_loss",
@@ -263,13 +315,22 @@ GradOut grad_out_for(const at::Tensor& input, const at::Tensor& src) {
 std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward_cpu(
     const at::Tensor& grad_loss, const std::optional<at::Tensor>& real_out,
     const at::Tensor& fake_out, c10::string_view kind, c10::string_view role, double a, double b,
-    double c, bool nonsaturating) {
-  Plan plan = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating);
-  const double gl = read_grad_loss(grad_loss, fake_out);
-  const at::Tensor fake = dense(fake_out);
-  const at::Tensor real = plan.use_real ? dense(*real_out) : at::Tensor();
-  const Array fa = array_of(fake);
-  const Array ra = plan.use_real ? array_of(real) : Array{};
+    double c, bool nonsaturating, double label_smoothing, double margin,
+    const std::optional<at::Tensor>& real_weights, const std::optional<at::Tensor>& fake_weights,
+    c10::string_view reduction) {
+  auto [plan, red] = check_and_plan(real_out, fake_out, kind, role, a, b, c, nonsaturating,
+                                    label_smoothing, margin, real_weights, fake_weights, reduction);
+  check_adversarial_loss_grad(grad_loss, fake_out, red);
+  const auto [real, fake] = inputs_for(plan, red, real_out, fake_out);
+  const auto opmath = opmath_scalar_type(fake_out.scalar_type());
+  // "none": the upstream gradient is per element, part of each side's coefficients.
+  const at::Tensor grad = red == Reduction::None ? grad_loss : at::Tensor();
+  const double gl = red == Reduction::None ? 1.0 : read_grad_loss(grad_loss);
+  const at::Tensor cf = loss_coefficients(fake_weights, grad, fake, opmath);
+  const at::Tensor cr =
+      plan.use_real ? loss_coefficients(real_weights, grad, real, opmath) : at::Tensor();
+  const Array fa = array_of(fake, cf);
+  const Array ra = plan.use_real ? array_of(real, cr) : Array{};
 
   GradOut gf = grad_out_for(fake_out, fake);
   GradOut gr;
@@ -283,33 +344,23 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward_cpu(
 
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, fake.scalar_type(), "adversarial_loss_backward_cpu", [&] {
-        GradJob jr, jf;
-        jf = {fa.data, gf.buffer.data_ptr(),
-              fa.n,    pick_grad<scalar_t>(plan.fake.fn),
-              0.0,     gl * plan.fake.sign / static_cast<double>(fa.n),
-              0.0};
-        if (plan.use_real) {
-          jr = {ra.data, gr.buffer.data_ptr(),
-                ra.n,    pick_grad<scalar_t>(plan.real.fn),
-                0.0,     gl * plan.real.sign / static_cast<double>(ra.n),
-                0.0};
-        }
+        const double scale_g = gl * per_element(red, fa.n);
+        const double scale_r = plan.use_real ? gl * per_element(red, ra.n) : 0.0;
+        ElementJob jr, jf{fa, gf.buffer.data_ptr(), plan.fake, scale_g, 0.0};
+        if (plan.use_real) jr = {ra, gr.buffer.data_ptr(), plan.real, scale_r, 0.0};
         if (plan.relativistic) {
           relativistic_shifts<scalar_t>(plan, ra, fa);
-          // Each array's mean enters the other term: d/dx_k of mean_j F_y(y_j - m_x) is
-          // -mean_j F_y'(y_j - m_x) / N_x.
+          jr.term.shift = plan.real.shift;
+          jf.term.shift = plan.fake.shift;
+          // Each array's mean enters the other term: d/dx_k of sum_j beta_j l_y(y_j - m_x) is
+          // -sum_j beta_j l_y'(y_j - m_x) / N_x.
           const auto [dr, dg] = reduce_both<scalar_t>(ra, plan.real, fa, plan.fake, true);
-          jr.shift = plan.real.shift;
-          jf.shift = plan.fake.shift;
-          jr.add =
-              -gl * plan.fake.sign * dg / static_cast<double>(fa.n) / static_cast<double>(ra.n);
-          jf.add =
-              -gl * plan.real.sign * dr / static_cast<double>(ra.n) / static_cast<double>(fa.n);
-        } else {
-          jr.shift = plan.real.shift;
-          jf.shift = plan.fake.shift;
+          jr.add = -scale_g * dg / static_cast<double>(ra.n);
+          jf.add = -scale_r * dr / static_cast<double>(fa.n);
         }
-        run_grads(jr, jf);
+        const ElementFn fr =
+            plan.use_real ? pick_elements<true, false, scalar_t, scalar_t>(jr) : nullptr;
+        run_elements(fr, jr, pick_elements<true, false, scalar_t, scalar_t>(jf), jf);
       });
   if (!gf.out.is_same(gf.buffer)) gf.out.copy_(gf.buffer);
   if (gr.buffer.defined() && !gr.out.is_same(gr.buffer)) gr.out.copy_(gr.buffer);

@@ -8,11 +8,12 @@ reference are checked here, before they run.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
 
-from ..reference import LOSS_KINDS, ROLES
+from ..reference import LOSS_KINDS, REDUCTIONS, ROLES
 
 FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -39,13 +40,19 @@ def check_batch(op: str, name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{op}: {name} has an empty batch (shape {list(t.shape)}); need B >= 1")
 
 
-def check_like(
-    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: bool = True
+def check_same_device(
+    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor
 ) -> None:
     if t.device != ref.device:
         raise ValueError(
             f"{op}: {name} must be on the same device as {ref_name} ({ref.device}), got {t.device}"
         )
+
+
+def check_like(
+    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: bool = True
+) -> None:
+    check_same_device(op, name, t, ref_name, ref)
     if t.dtype != ref.dtype:
         raise TypeError(
             f"{op}: {name} must have the same dtype as {ref_name} ({_dtype_name(ref.dtype)}), "
@@ -89,13 +96,29 @@ def check_norm_penalty(grad: torch.Tensor, target: float, weight: float, inv_sca
 
 
 def check_adversarial_loss(
-    real_out: Optional[torch.Tensor], fake_out: torch.Tensor, kind: str, role: str
+    real_out: Optional[torch.Tensor],
+    fake_out: torch.Tensor,
+    kind: str,
+    role: str,
+    label_smoothing: float = 0.0,
+    margin: float = 1.0,
+    real_weights: Optional[torch.Tensor] = None,
+    fake_weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
 ) -> None:
     op = "adversarial_loss"
     if kind not in LOSS_KINDS:
         raise ValueError(f"{op}: unknown kind {kind!r}; expected one of: {', '.join(LOSS_KINDS)}")
     if role not in ROLES:
         raise ValueError(f"{op}: role must be one of {', '.join(ROLES)}, got {role!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
+        )
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not math.isfinite(margin):
+        raise ValueError(f"{op}: margin must be a finite number, got {margin}")
     check_tensor(op, "fake_out", fake_out)
     if fake_out.numel() == 0:
         raise ValueError(f"{op}: fake_out is empty (shape {list(fake_out.shape)}); need B >= 1")
@@ -103,11 +126,50 @@ def check_adversarial_loss(
     if real_out is None:
         if needs_real:
             raise ValueError(f"{op}: the {role} loss of kind {kind!r} needs real_out, got None")
-        return
-    check_tensor(op, "real_out", real_out)
-    if real_out.numel() == 0:
-        raise ValueError(f"{op}: real_out is empty (shape {list(real_out.shape)}); need B >= 1")
-    check_like(op, "fake_out", fake_out, "real_out", real_out, shape=False)
+        if real_weights is not None:
+            raise ValueError(f"{op}: real_weights given without real_out")
+    else:
+        check_tensor(op, "real_out", real_out)
+        if real_out.numel() == 0:
+            raise ValueError(f"{op}: real_out is empty (shape {list(real_out.shape)}); need B >= 1")
+        check_like(op, "fake_out", fake_out, "real_out", real_out, shape=False)
+        if reduction == "none" and needs_real and real_out.shape != fake_out.shape:
+            raise ValueError(
+                f"{op}: reduction 'none' adds the real and fake terms elementwise, so real_out "
+                f"and fake_out must have one shape, got {list(real_out.shape)} and "
+                f"{list(fake_out.shape)}"
+            )
+    for name, weights, out_name, out in (
+        ("real_weights", real_weights, "real_out", real_out),
+        ("fake_weights", fake_weights, "fake_out", fake_out),
+    ):
+        if weights is not None:
+            check_tensor(op, name, weights)
+            check_same_device(op, name, weights, out_name, out)
+            if weights.shape != out.shape:
+                raise ValueError(
+                    f"{op}: {name} must have the same shape as {out_name} {list(out.shape)}, "
+                    f"got {list(weights.shape)}"
+                )
+
+
+def check_adversarial_loss_grad(
+    grad_loss: torch.Tensor, fake_out: torch.Tensor, reduction: str = "mean"
+) -> None:
+    op = "adversarial_loss_backward"
+    check_tensor(op, "grad_loss", grad_loss)
+    if reduction == "none":
+        if grad_loss.shape != fake_out.shape:
+            raise ValueError(
+                f"{op}: grad_loss must have fake_out's shape {list(fake_out.shape)} (the loss "
+                f"of reduction 'none'), got {list(grad_loss.shape)}"
+            )
+    elif grad_loss.numel() != 1:
+        raise ValueError(
+            f"{op}: grad_loss must hold one element (the loss is a scalar), got shape "
+            f"{list(grad_loss.shape)}"
+        )
+    check_same_device(op, "grad_loss", grad_loss, "fake_out", fake_out)
 
 
 def check_clip(params: Sequence[torch.Tensor], c: float) -> None:
