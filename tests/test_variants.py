@@ -132,11 +132,12 @@ def test_defaults_follow_docs_math_section_5():
     for name in ("wgan-gp", "wgan-lp"):
         d = variants.get(name).defaults
         assert (d.n_critic, d.optimizer, d.lr_critic, d.betas) == (5, "adam", 1e-4, (0.5, 0.9))
-        # 0.1, the toy-code value, trains the 2-D sets far better than 10 (plugins/wgan.py).
-        assert d.penalty_weight == 0.1 and d.clip_value is None
+        # the paper's lambda; images keep it (plugins/wgan.py)
+        assert d.penalty_weight == 10.0 and d.clip_value is None
         assert d.options["one_sided"] is (name == "wgan-lp")
-        # tuned for the toy sets (plugins/wgan.py); images keep the values above
-        assert d.points == {"lr_critic": 3e-3, "lr_generator": 3e-3}
+        # tuned for the toy sets: 0.1, the toy-code value, trains the 2-D sets far better
+        assert d.points == {"lr_critic": 3e-3, "lr_generator": 3e-3, "penalty_weight": 0.1}
+        assert d.for_points().penalty_weight == 0.1
     dragan = variants.get("dragan").defaults
     assert (dragan.n_critic, dragan.lr_critic, dragan.betas, dragan.penalty_weight) == (
         1,
