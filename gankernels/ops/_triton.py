@@ -1,6 +1,8 @@
 """The Triton ops, complete: importing this module defines every `gankernels::<op>_triton` op
-(gankernels/triton/, a leaf) and attaches to each differentiable one the autograd its compiled op
-has (registry.attach_autograd, from the op's spec in gankernels/ops/<op>.py).
+(gankernels/triton/, a leaf), gives each forward op the argument check of gankernels/ops/_checks.py
+(run inside the op, as the compiled ops run theirs) and attaches to each differentiable one the
+autograd its compiled op has (registry.attach_autograd, from the op's spec in
+gankernels/ops/<op>.py).
 
 Registration order, all of it in this package: gankernels/ops/<op>.py registers the spec when
 gankernels is imported; this module runs on the first Triton call (registry.backend_op). It is a
@@ -13,7 +15,23 @@ from __future__ import annotations
 import torch
 
 from .. import triton as kernels
+from ..triton._common import CHECKS
+from . import _checks
 from .registry import SPECS, attach_autograd
+
+# Each forward op's check, from the op's own arguments.
+CHECKS.update(
+    {
+        "gankernels::gp_interpolate_triton": _checks.check_gp_interpolate,
+        "gankernels::norm_penalty_triton": lambda grad, target, weight, one_sided, inv_scale: (
+            _checks.check_norm_penalty(grad, target, weight, inv_scale)
+        ),
+        "gankernels::adversarial_loss_triton": lambda *args: _checks.check_adversarial_loss(
+            *args[:4], *args[8:]
+        ),
+        "gankernels::clip__triton": _checks.check_clip,
+    }
+)
 
 for _name in kernels.OPS:
     kernels.op(_name)

@@ -114,7 +114,8 @@ def call_op(
     `check` raises the argument error every backend shares (gankernels/ops/_checks.py). The
     compiled kernels run the same checks in C++ (csrc/checks.h), with the same messages and
     exception types, before touching any data: a valid call pays no Python per-tensor checks.
-    Triton and the reference are checked here, up front.
+    The Triton ops run `check`'s function themselves (gankernels/ops/_triton.py); the reference
+    is checked here, up front.
     """
     if not isinstance(device_of, torch.Tensor):
         check()  # names the argument that is not a tensor
@@ -123,9 +124,7 @@ def call_op(
     except (ValueError, RuntimeError):
         check()  # a bad argument (tensors on two devices, say) is the error to report
         raise
-    if backend in ("cpu", "cuda"):
+    if backend != "ref":
         return backend_op(name, backend)(*args)
     check()
-    if backend == "ref":
-        return getattr(reference, name)(*args)
-    return backend_op(name, backend)(*args)
+    return getattr(reference, name)(*args)

@@ -18,6 +18,7 @@ Float scalars are kernel arguments annotated tl.float64 and cast to the accumula
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterable, Optional, Union
 
 import torch
@@ -32,13 +33,29 @@ except AttributeError:  # older triton without knobs
     INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
+# The argument check of each op, by qualified name, run before its launcher: the package's
+# checks (gankernels/ops/_checks.py) are put here by gankernels/ops/_triton.py, so that this
+# package imports nothing from the rest of gankernels and a direct call of an op refuses bad
+# input as the compiled ops do, instead of launching kernels on it.
+CHECKS: dict[str, Callable[..., None]] = {}
+
+
 def define(name: str, fn: Callable, mutates_args: Union[str, Iterable[str]]) -> Callable:
-    """Registers `fn` as the op `name`: a triton_op when compiled, an opaque custom_op whose fake
-    kernel is `fn` itself (launches skipped on fake tensors) under the interpreter."""
+    """Registers `fn` as the op `name`, behind the check CHECKS[name] (when one is given): a
+    triton_op when compiled, an opaque custom_op whose fake kernel is the same function
+    (launches skipped on fake tensors) under the interpreter."""
+
+    @functools.wraps(fn)  # the schema is inferred from fn's signature
+    def checked(*args):
+        check = CHECKS.get(name)
+        if check is not None:
+            check(*args)
+        return fn(*args)
+
     if not INTERPRETED:
-        return torch.library.triton_op(name, fn, mutates_args=mutates_args)
-    op = torch.library.custom_op(name, fn, mutates_args=mutates_args)
-    op.register_fake(fn)
+        return torch.library.triton_op(name, checked, mutates_args=mutates_args)
+    op = torch.library.custom_op(name, checked, mutates_args=mutates_args)
+    op.register_fake(checked)
     return op
 
 
