@@ -186,8 +186,10 @@ def op_case(
         args[0].requires_grad_(True)
         return OpCase(op, args, (args[0],), None, 3 * size)
     if op == "adversarial_loss":
-        args = _first(op, device, dtype, shape, f"-{kind}-critic")
-        args[0].requires_grad_(True)
-        args[1].requires_grad_(True)
+        real, fake = _first(op, device, dtype, shape, f"-{kind}-critic")[:2]
+        # The loss at its defaults (mean, no weights): what the eager baselines compute.
+        args = (real, fake, *testing.adversarial_args(kind, "critic"))
+        real.requires_grad_(True)
+        fake.requires_grad_(True)
         return OpCase(op, args, (args[0], args[1]), None, 6 * size)
     raise ValueError(f"op must be gp_interpolate, norm_penalty or adversarial_loss, got {op!r}")

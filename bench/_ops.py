@@ -101,3 +101,37 @@ def clip_fn(impl: str, params: list[torch.Tensor], device: str) -> Callable[[], 
 def _clamp_loop(params: list[torch.Tensor], c: float) -> None:
     for p in params:
         p.clamp_(-c, c)
+
+
+# --- ema ----------------------------------------------------------------------------------------
+
+EMA_DECAY = 0.999
+
+
+def ema_fn(
+    impl: str, target: list[torch.Tensor], source: list[torch.Tensor], device: str
+) -> Callable[[], None]:
+    """One moving-average update of the whole list: the per-parameter `lerp_` loop (the eager
+    baseline, as GAN trainers write it), `torch._foreach_lerp_`, or a fused backend."""
+    sync = synchronizer(device)
+    w = 1.0 - EMA_DECAY
+    if impl == "loop":
+
+        def run() -> None:
+            with torch.no_grad():
+                for t, s in zip(target, source):
+                    t.lerp_(s, w)
+            sync()
+    elif impl == "foreach":
+
+        def run() -> None:
+            with torch.no_grad():
+                torch._foreach_lerp_(target, source, w)
+            sync()
+    else:
+
+        def run() -> None:
+            gankernels.ops.ema_(target, source, EMA_DECAY, impl=impl)
+            sync()
+
+    return run

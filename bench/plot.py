@@ -26,11 +26,14 @@ def panel_of(op: str) -> str:
         return "critic losses (fwd+bwd)"
     if op.endswith("step"):
         return "whole critic steps"
-    return f"{op} (fwd+bwd)" if op != "clip_" else "clip_ (in place, whole parameter list)"
+    if op in ("clip_", "ema_"):
+        return f"{op} (in place, whole parameter list)"
+    return f"{op} (fwd+bwd)"
 
 
 def tick(op: str, size: str, dtype: str, panel: str) -> str:
-    head = op.replace("loss:", "") + "\n" if panel != f"{op} (fwd+bwd)" and op != "clip_" else ""
+    in_place = op in ("clip_", "ema_")
+    head = op.replace("loss:", "") + "\n" if panel != f"{op} (fwd+bwd)" and not in_place else ""
     return f"{head}{size}\n{dtype}"
 
 

@@ -429,6 +429,36 @@ void test_clip(const at::Device& device) {
                "clip_ [" + dev.str() + "] negative c");
 }
 
+// ema_: t <- t + w (s - t) for a list of mixed dtypes against ATen's lerp_ (the same formula, in
+// the opmath type for half types), decay 0 and 1 exactly.
+void test_ema(const at::Device& dev) {
+  const auto ema = op("gankernels::ema_").typed<void(at::TensorList, at::TensorList, double)>();
+  std::vector<Tensor> target, source, expected;
+  for (const int64_t n : {1, 7, 4099, 70001}) {
+    for (const auto dtype : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}) {
+      const auto o = at::TensorOptions().device(dev).dtype(dtype);
+      target.push_back(at::randn({n}, o));
+      source.push_back(at::randn({n}, o));
+      const auto opmath = opmath_of(dtype);
+      expected.push_back(
+          target.back().to(opmath).lerp(source.back().to(opmath), 1.0 - 0.9).to(dtype));
+    }
+  }
+  ema.call(target, source, 0.9);
+  for (size_t k = 0; k < target.size(); ++k) {
+    expect_close(target[k], expected[k], target[k].scalar_type(),
+                 "ema_ [" + dev.str() + "] tensor " + std::to_string(k) + " equals lerp_");
+  }
+  const std::vector<Tensor> kept = {target[0].clone()};
+  std::vector<Tensor> t0 = {target[0]};
+  ema.call(t0, {source[0]}, 1.0);
+  report(at::equal(t0[0], kept[0]), "ema_ [" + dev.str() + "] decay 1 keeps the target");
+  ema.call(t0, {source[0]}, 0.0);
+  report(at::equal(t0[0], source[0]), "ema_ [" + dev.str() + "] decay 0 copies the source");
+  expect_error([&] { ema.call(t0, {source[0]}, 1.5); }, "decay must be a number in [0, 1]",
+               "ema_ [" + dev.str() + "] decay above 1");
+}
+
 void run_all(const at::Device& device) {
   for (const auto dtype : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}) {
     const auto o = at::TensorOptions().device(device).dtype(dtype);
@@ -437,6 +467,7 @@ void run_all(const at::Device& device) {
     test_adversarial_loss(o);
   }
   test_clip(device);
+  test_ema(device);
 }
 
 }  // namespace
@@ -446,7 +477,7 @@ int main() {
   for (const char* name : {"gankernels::gp_interpolate", "gankernels::gp_interpolate_backward",
                            "gankernels::norm_penalty", "gankernels::norm_penalty_backward",
                            "gankernels::adversarial_loss", "gankernels::adversarial_loss_backward",
-                           "gankernels::clip_"}) {
+                           "gankernels::clip_", "gankernels::ema_"}) {
     const auto handle = c10::Dispatcher::singleton().findOp({name, ""});
     report(handle.has_value() && handle->hasKernelForDispatchKey(c10::DispatchKey::CPU),
            std::string(name) + " has a CPU kernel");

@@ -248,4 +248,33 @@ inline void check_clip_param(const at::Tensor& p, size_t i, c10::Device device) 
       "place; clone() it first");
 }
 
+// ema_'s checks, all before anything is written (gankernels/ops/_checks.py check_ema).
+inline void check_ema(at::TensorList target, at::TensorList source, double decay) {
+  constexpr const char* op = "ema_";
+  TORCH_CHECK_VALUE(decay >= 0 && decay <= 1, op, ": decay must be a number in [0, 1], got ",
+                    py_float(decay));
+  TORCH_CHECK_VALUE(!target.empty(), op, ": target is empty; need at least one tensor");
+  TORCH_CHECK_VALUE(target.size() == source.size(), op,
+                    ": target and source must hold the same number of tensors, got ", target.size(),
+                    " and ", source.size());
+  const c10::Device device = target[0].device();
+  for (size_t i = 0; i < target.size(); ++i) {
+    const std::string t_name = "target[" + std::to_string(i) + "]";
+    const std::string s_name = "source[" + std::to_string(i) + "]";
+    check_floating(target[i], op, t_name.c_str());
+    check_floating(source[i], op, s_name.c_str());
+    TORCH_CHECK_VALUE(target[i].device() == device, op,
+                      ": every tensor must be on one device; target[0] is on ", device, ", ",
+                      t_name, " on ", target[i].device());
+    check_like(source[i], target[i], op, s_name.c_str(), t_name.c_str());
+  }
+  for (size_t i = 0; i < target.size(); ++i) {
+    TORCH_CHECK_VALUE(
+        target[i].numel() == 0 || at::has_internal_overlap(target[i]) != at::MemOverlap::Yes, op,
+        ": target[", i,
+        "] has elements that share memory (e.g. an expanded tensor) and cannot be "
+        "updated in place; clone() it first");
+  }
+}
+
 }  // namespace gankernels

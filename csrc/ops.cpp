@@ -35,4 +35,7 @@ TORCH_LIBRARY(gankernels, m) {
 
   // In-place clamp of every tensor to [-c, c]; returns the count of elements left at +-c.
   m.def("clip_(Tensor(a!)[] params, float c) -> Tensor");
+
+  // In-place moving average t <- t + (1 - decay) * (s - t) of every (target, source) pair.
+  m.def("ema_(Tensor(a!)[] target, Tensor[] source, float decay) -> ()");
 }

@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 # _extension loads gankernels._C (or warns once) before anything registers on its ops;
 # variants is the variant registry, whose plugins (entry points) load on first use, not here.
 from . import _extension, reference, variants  # noqa: E402, F401
+from .averaging import ema_  # noqa: E402
 from .clipping import clip_weights_  # noqa: E402
 from .info import backends  # noqa: E402
 from .losses import LOSS_KINDS, LS_LABELS, discriminator_loss, generator_loss  # noqa: E402
@@ -31,6 +32,7 @@ __all__ = [
     "clip_weights_",
     "discriminator_loss",
     "dragan_penalty",
+    "ema_",
     "generator_loss",
     "gp_interpolate",
     "gradient_penalty",

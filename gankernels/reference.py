@@ -29,6 +29,7 @@ __all__ = [
     "adversarial_loss_terms",
     "adversarial_loss_backward",
     "clip_",
+    "ema_",
     "vjp",
 ]
 
@@ -363,3 +364,20 @@ def clip_(params: Sequence[torch.Tensor], c: float) -> torch.Tensor:
             p.clamp_(-c, c)
             count += (p.abs() == torch.tensor(c, dtype=p.dtype, device=p.device)).sum()
     return count
+
+
+# --- 5. the generator's moving average ---------------------------------------------------------
+
+
+def ema_(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], decay: float) -> None:
+    """t <- t + (1 - decay) * (s - t) in place for every pair (an exponential moving average of
+    the source weights), computed in the opmath dtype as torch.lerp computes it, t + w (s - t)
+    for w = 1 - decay < 0.5 and s - (s - t) (1 - w) otherwise (exact at decay 0 and 1), and
+    rounded once to t's dtype."""
+    with torch.no_grad():
+        for t, s in zip(target, source):
+            acc = opmath_dtype(t.dtype)
+            w = torch.tensor(1.0 - decay, dtype=acc, device=t.device)
+            x, y = t.to(acc), s.to(acc)
+            d = y - x
+            t.copy_(x + w * d if float(w) < 0.5 else y - d * (1 - w))

@@ -172,6 +172,13 @@ def sample_inputs(
                 make((n,), dtype, device, seed=seed + i, scale=0.02) for i, n in enumerate(sizes)
             ]
             yield f"sizes{list(sizes)}", (params, 0.01), {}
+    elif op == "ema_":
+        sizes_list = ((1,), (7, 300), (4096, 1, 33), (64 * 3 * 4 * 4, 64, 128 * 64 * 4 * 4, 128))
+        for sizes, decay in zip(sizes_list, (0.999, 0.5, 0.0, 1.0)):
+            seed += 1
+            target = [make((n,), dtype, device, seed=seed + i) for i, n in enumerate(sizes)]
+            source = [make((n,), dtype, device, seed=seed + 100 + i) for i, n in enumerate(sizes)]
+            yield f"sizes{list(sizes)}-decay{decay}", (target, source, decay), {}
     else:
         raise ValueError(f"unknown op {op!r}")
 
@@ -354,6 +361,9 @@ class OpContract:
     compile_case: Callable  # (device, backend) -> (step, args) for torch.compile(fullgraph=True)
     large_args: Callable  # (device, interpreted) -> the arguments of the determinism check
     bad_inputs: Callable  # device -> [BadInput], refused by the public function and by the op
+    # The in-place ops: whether the updated tensors equal the reference's bit for bit (clip_, a
+    # selection) or within the dtype's tolerance (ema_, arithmetic a compiler may contract).
+    exact: bool = True
     backward_samples: Callable = lambda device, dtype: iter(())  # the backward op's arguments
     gradcheck_samples: Callable = lambda device: iter(())  # -> (label, float64 arguments)
     bad_backward_inputs: Callable = lambda device: []  # [BadInput] of the backward op
@@ -1147,6 +1157,146 @@ def _clip_bad_inputs(device):
     ]
 
 
+# ema_
+
+
+def _ema_compile_case(device, backend):
+    from .ops import ema_
+
+    def step(target, source):
+        ema_(target, source, 0.9, impl=backend)
+        return target[0] * 2
+
+    sizes = (10, 300, 7)
+    target = [make((n,), torch.float32, device, seed=n) for n in sizes]
+    source = [make((n,), torch.float32, device, seed=n + 1) for n in sizes]
+    return step, (target, source)
+
+
+def _ema_large_args(device, interpreted):
+    n = 30_001 if interpreted else 300_001
+    target = [make((n,), torch.float32, device, seed=5), make((5,), torch.float16, device, seed=6)]
+    source = [make((n,), torch.float32, device, seed=7), make((5,), torch.float16, device, seed=8)]
+    return target, source, 0.99
+
+
+def _ema_bad_inputs(device):
+    good = torch.randn(3, device=device)
+    meta = torch.device("meta")
+
+    def bad(label, target, source, decay, error, match, arg, **kw):
+        return BadInput(label, (target, source, decay), error, match, arg, **kw)
+
+    return [
+        bad(
+            "decay_above_1",
+            [good],
+            [good],
+            1.5,
+            ValueError,
+            re.escape("ema_: decay must be a number in [0, 1], got 1.5"),
+            "decay",
+        ),
+        bad(
+            "decay_nan",
+            [good],
+            [good],
+            math.nan,
+            ValueError,
+            re.escape("ema_: decay must be a number in [0, 1], got nan"),
+            "decay",
+        ),
+        bad(
+            "lengths",
+            [good, good],
+            [good],
+            0.9,
+            ValueError,
+            re.escape("ema_: target and source must hold the same number of tensors, got 2 and 1"),
+            "target",
+        ),
+        bad(
+            "int_dtype",
+            [good, torch.ones(3, dtype=torch.int32, device=device)],
+            [good, torch.ones(3, dtype=torch.int32, device=device)],
+            0.9,
+            TypeError,
+            re.escape(f"ema_: target[1] must be {FLOAT_TYPES}, got"),
+            "target[1]",
+        ),
+        bad(
+            "dtype_mismatch",
+            [good],
+            [good.double()],
+            0.9,
+            TypeError,
+            re.escape(
+                "ema_: source[0] must have the same dtype as target[0] (float32), got float64"
+            ),
+            "source[0]",
+        ),
+        bad(
+            "shape_mismatch",
+            [good],
+            [torch.randn(4, device=device)],
+            0.9,
+            ValueError,
+            re.escape("ema_: source[0] must have the same shape as target[0] [3], got [4]"),
+            "source[0]",
+        ),
+        bad(
+            "overlapping",
+            [torch.tensor([3.0], device=device).expand(4)],
+            [torch.randn(4, device=device)],
+            0.9,
+            ValueError,
+            re.escape("ema_: target[0] has elements that share memory"),
+            "target[0]",
+        ),
+        bad(
+            "mixed_devices",
+            [good, torch.randn(3, device=meta)],
+            [good, good],
+            0.9,
+            ValueError,
+            r"ema_: every tensor must be on one device; target\[0\] is on \S+, target\[1\] "
+            r"on meta",
+            "target[1]",
+            other_device=True,
+        ),
+        bad(
+            "source_device",
+            [good],
+            [torch.randn(3, device=meta)],
+            0.9,
+            ValueError,
+            r"ema_: source\[0\] must be on the same device as target\[0\]",
+            "source[0]",
+            other_device=True,
+        ),
+        bad(
+            "empty_list",
+            [],
+            [],
+            0.9,
+            ValueError,
+            re.escape("ema_: target is empty; need at least one tensor"),
+            "target",
+            public_only=True,
+        ),
+        bad(
+            "single_tensor",
+            good,
+            good,
+            0.9,
+            TypeError,
+            "ema_: target must be a list of tensors, got a single tensor",
+            "target",
+            public_only=True,
+        ),
+    ]
+
+
 def _contracts() -> dict[str, OpContract]:
     from . import ops
     from .ops import _checks
@@ -1223,6 +1373,20 @@ def _contracts() -> dict[str, OpContract]:
                 compile_case=_clip_compile_case,
                 large_args=_clip_large_args,
                 bad_inputs=_clip_bad_inputs,
+            ),
+            OpContract(
+                name="ema_",
+                public=ops.ema_,
+                reference=reference.ema_,
+                check=_checks.check_ema,
+                check_args=lambda args: args,
+                differentiable=False,
+                sweep_shapes=None,
+                thorough_opcheck=always,
+                compile_case=_ema_compile_case,
+                large_args=_ema_large_args,
+                bad_inputs=_ema_bad_inputs,
+                exact=False,
             ),
         )
     }

@@ -51,6 +51,7 @@ OPS = (
     "adversarial_loss",
     "adversarial_loss_backward",
     "clip_",
+    "ema_",
 )
 # The kernels' limits (csrc/cuda/clip.cu, csrc/cuda/adversarial_loss.cu): clip_'s largest chunk
 # and the most tensors and blocks one launch takes (kMaxTensors and kMaxBlocks: 64 and 320 at
@@ -390,6 +391,29 @@ def clip_mixed_call(mk: Inputs):
     )
 
 
+def ema_calls(mk: Inputs, dtype: torch.dtype):
+    """ema_ over clip_'s chunk edges and more tensors than one launch takes, and one pair whose
+    source is transposed (the copy path)."""
+    chunk = CLIP_CHUNK
+    sizes = [1, chunk - 1, chunk, chunk + 1, 0, 3 * chunk + 7, 2_100_003]
+    sizes += [9 + i % 50 for i in range(CLIP_MAX_TENSORS + 16)]
+    target = [mk.randn((n,), dtype) for n in sizes]
+    source = [mk.randn((n,), dtype) for n in sizes]
+    target.append(mk.randn((33, 17), dtype))
+    source.append(mk.randn((17, 33), dtype).t())
+
+    def call() -> list[Output]:
+        expected = [t.detach().cpu().clone() for t in target]
+        reference.ema_(expected, [s.detach().cpu() for s in source], 0.999)
+        torch.ops.gankernels.ema_(target, source, 0.999)
+        return [
+            (f"target[{i}]", t, e, None, False) for i, (t, e) in enumerate(zip(target, expected))
+        ]
+
+    total = sum(t.numel() for t in target)
+    yield "ema_", f"{len(target)}-tensors-{total}-elements", call
+
+
 # ---- the runner --------------------------------------------------------------------------------
 
 
@@ -472,7 +496,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failures = calls = 0
     start = time.perf_counter()
     for dtype in DTYPES:
-        for make_calls in (gp_interpolate_calls, norm_penalty_calls, adversarial_calls, clip_calls):
+        for make_calls in (
+            gp_interpolate_calls,
+            norm_penalty_calls,
+            adversarial_calls,
+            clip_calls,
+            ema_calls,
+        ):
             for op, case, call in make_calls(mk, dtype):
                 calls += 1
                 # clip_ must be exact: float64's tolerance is far below any rounding step.

@@ -39,7 +39,9 @@ VECTOR_LOADS = (
     "norm_penalty_backward_kernel",
     "adversarial_reduce_kernel",
     "adversarial_grad_kernel",
+    "adversarial_terms_kernel",
     "clip_kernel",
+    "ema_kernel",
 )
 # The kernels that write whole arrays write them in 128-bit packs (the reductions write scalars).
 VECTOR_STORES = (
@@ -49,7 +51,10 @@ VECTOR_STORES = (
     "norm_penalty_backward_kernel",
     "adversarial_grad_kernel",
     "clip_kernel",
+    "ema_kernel",
 )
+# One kernel for every dtype (each tensor carries its own), not one instantiation per dtype.
+ALL_DTYPES = ("clip_kernel", "ema_kernel")
 KERNELS = VECTOR_LOADS
 
 LOAD_128 = re.compile(r"\bLDG\.E(?:\.\w+)*\.128\b")
@@ -104,7 +109,7 @@ def demangle(symbols: list[str]) -> dict[str, str]:
     return dict(zip(symbols, out))
 
 
-STAGES = ("Means", "Loss", "DerivMeans")
+STAGES = ("Means", "Loss", "DerivSums")
 DTYPES = (
     ("c10::BFloat16", "bfloat16"),
     ("c10::Half", "float16"),
@@ -125,8 +130,8 @@ def describe(symbol: str, readable: str) -> tuple[str, str, str]:
         args = re.sub(r",\s*\(?\)?(\d)$", lambda s: ", " + STAGES[int(s.group(1))], args)
     first = m.group(1).split(",")[0].strip() if m else ""
     dtype = next((d for cpp, d in DTYPES if first == cpp), "")
-    if name == "clip_kernel":
-        dtype = "all"  # one kernel clamps every dtype on its bit patterns
+    if name in ALL_DTYPES:
+        dtype = "all"  # one kernel for every dtype of the list
     return name, args, dtype
 
 

@@ -87,6 +87,7 @@ def _exercise(full: bool) -> None:
     from gankernels import reference
     from gankernels.triton import adversarial_loss as adv
     from gankernels.triton import clip as clip_mod
+    from gankernels.triton import ema as ema_mod
     from gankernels.triton import op
 
     dtypes = (
@@ -114,6 +115,9 @@ def _exercise(full: bool) -> None:
         op("clip_")([x, y], 0.01)
         with torch._library.triton.set_wrap_triton_enabled(False):
             clip_mod.clip_per_tensor([x], 0.01, torch.zeros((), dtype=torch.int64))
+        op("ema_")([x, y], [y.clone(), x.clone()], 0.999)
+        with torch._library.triton.set_wrap_triton_enabled(False):
+            ema_mod.ema_per_tensor([(x, y)], 0.001)
         if dtype == torch.float32:
             # Sizes and strides of 1, which Triton specialises into compile-time constants.
             one = torch.randn(1, 1)
@@ -127,6 +131,7 @@ def _exercise(full: bool) -> None:
             op("adversarial_loss")(one[0], one[0], *rel)
             torch.ops.gankernels.adversarial_loss_backward_triton(grad_loss, one[0], one[0], *rel)
             op("clip_")([one], 0.01)
+            op("ema_")([one], [one.clone()], 0.5)
         kinds = (
             reference.LOSS_KINDS if full or dtype == torch.float32 else ("minimax", "relativistic")
         )
@@ -175,7 +180,7 @@ def _trace() -> list[str]:
                 found.append(kernel.fn.__name__)
         raise _Captured
 
-    def every_op(x, y, eps, params):
+    def every_op(x, y, eps, params, averages):
         ops = torch.ops.gankernels
         x_hat = ops.gp_interpolate_triton(x, y, eps)
         penalty, _ = ops.norm_penalty_triton(x_hat, 1.0, 10.0, False, 1.0)
@@ -194,11 +199,13 @@ def _trace() -> list[str]:
             None,
             "mean",
         )
+        ops.ema__triton(averages, params, 0.999)
         return penalty + loss, ops.clip__triton(params, 0.01)
 
     compiled = torch.compile(every_op, backend=aot_autograd(fw_compiler=capture), fullgraph=True)
     try:
-        compiled(torch.randn(4, 8), torch.randn(4, 8), torch.rand(4), [torch.randn(10)])
+        x, y, eps = torch.randn(4, 8), torch.randn(4, 8), torch.rand(4)
+        compiled(x, y, eps, [torch.randn(10)], [torch.randn(10)])
     except Exception:  # capture() stops compilation once it has the graph (dynamo wraps it)
         if not found:
             raise

@@ -23,6 +23,7 @@ COMPILED_OPS = (
     "adversarial_loss",
     "adversarial_loss_backward",
     "clip_",
+    "ema_",
 )
 
 

@@ -36,13 +36,19 @@ COMPILED_OPS = (
     "adversarial_loss",
     "adversarial_loss_backward",
     "clip_",
+    "ema_",
 )
 # Each .cu file and the kernels it must contain (names as they appear in the device code).
 KERNELS = {
     "gp_interpolate.cu": ("gp_interpolate_kernel", "gp_scale_kernel", "gp_backward_kernel"),
     "norm_penalty.cu": ("norm_penalty_kernel", "norm_penalty_backward_kernel"),
-    "adversarial_loss.cu": ("adversarial_reduce_kernel", "adversarial_grad_kernel"),
+    "adversarial_loss.cu": (
+        "adversarial_reduce_kernel",
+        "adversarial_grad_kernel",
+        "adversarial_terms_kernel",
+    ),
     "clip.cu": ("clip_kernel",),
+    "ema.cu": ("ema_kernel",),
 }
 HAS_GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(
@@ -255,11 +261,13 @@ def test_static_gate_no_spills_and_128_bit_accesses():
         arch = f"sm_{sm}"
         kernels = report.read_kernels(cuobjdump, ext.__file__, arch)
         assert {k.name for k in kernels} == set(report.KERNELS), arch
-        # Every dtype of every kernel is there (clip_ has one kernel for all of them).
+        # Every dtype of every kernel is there (clip_ and ema_ have one kernel for all of them).
         for name in report.KERNELS:
             dtypes = {k.dtype for k in kernels if k.name == name}
             want = (
-                {"all"} if name == "clip_kernel" else {"float32", "float64", "float16", "bfloat16"}
+                {"all"}
+                if name in report.ALL_DTYPES
+                else {"float32", "float64", "float16", "bfloat16"}
             )
             assert dtypes == want, (arch, name, dtypes)
         problems = report.violations(kernels)

@@ -34,6 +34,7 @@ OPS = (
     "adversarial_loss",
     "adversarial_loss_backward",
     "clip_",
+    "ema_",
 )
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 

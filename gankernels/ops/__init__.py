@@ -3,10 +3,11 @@
 from ._backend import IMPLS, auto_choice, available, resolve
 from .adversarial_loss import adversarial_loss
 from .clip import clip_
+from .ema import ema_
 from .gp_interpolate import gp_interpolate
 from .norm_penalty import norm_penalty
 
-OP_NAMES = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_")
+OP_NAMES = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_")
 
 __all__ = [
     "IMPLS",
@@ -15,6 +16,7 @@ __all__ = [
     "auto_choice",
     "available",
     "clip_",
+    "ema_",
     "gp_interpolate",
     "norm_penalty",
     "resolve",

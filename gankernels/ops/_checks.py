@@ -196,3 +196,36 @@ def check_clip(params: Sequence[torch.Tensor], c: float) -> None:
                 f"{op}: params[{i}] has elements that share memory (e.g. an expanded tensor) and "
                 "cannot be clamped in place; clone() it first"
             )
+
+
+def check_ema(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], decay: float) -> None:
+    op = "ema_"
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay <= 1:
+        raise ValueError(f"{op}: decay must be a number in [0, 1], got {decay!r}")
+    for name, tensors in (("target", target), ("source", source)):
+        if isinstance(tensors, torch.Tensor):
+            raise TypeError(f"{op}: {name} must be a list of tensors, got a single tensor")
+    if len(target) == 0:
+        raise ValueError(f"{op}: target is empty; need at least one tensor")
+    if len(target) != len(source):
+        raise ValueError(
+            f"{op}: target and source must hold the same number of tensors, got {len(target)} "
+            f"and {len(source)}"
+        )
+    device = target[0].device if isinstance(target[0], torch.Tensor) else None
+    for i, (t, s) in enumerate(zip(target, source)):
+        check_tensor(op, f"target[{i}]", t)
+        check_tensor(op, f"source[{i}]", s)
+        if t.device != device:
+            raise ValueError(
+                f"{op}: every tensor must be on one device; target[0] is on {device}, "
+                f"target[{i}] on {t.device}"
+            )
+        check_like(op, f"source[{i}]", s, f"target[{i}]", t)
+    # Every backend refuses a target that it cannot update in place before writing anything.
+    for i, t in enumerate(target):
+        if any(st == 0 and sz > 1 for sz, st in zip(t.shape, t.stride())):
+            raise ValueError(
+                f"{op}: target[{i}] has elements that share memory (e.g. an expanded tensor) and "
+                "cannot be updated in place; clone() it first"
+            )

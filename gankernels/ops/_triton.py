@@ -30,6 +30,7 @@ CHECKS.update(
             *args[:4], *args[8:]
         ),
         "gankernels::clip__triton": _checks.check_clip,
+        "gankernels::ema__triton": _checks.check_ema,
     }
 )
 

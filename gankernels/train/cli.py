@@ -80,6 +80,12 @@ def _add_train(sub: Any) -> None:
         help="learning-rate schedule: linear to 0 at the last step (default), none",
     )
     g.add_argument(
+        "--ema-decay",
+        type=float,
+        help="keep a moving average of the generator's weights with this decay (e.g. 0.999) "
+        "and evaluate, sample and save it (default: none)",
+    )
+    g.add_argument(
         "--option",
         type=_parse_option,
         action="append",
@@ -130,6 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
         lr_generator=args.lr_generator,
         betas=tuple(args.betas) if args.betas else None,
         lr_decay=args.lr_decay,
+        ema_decay=args.ema_decay,
         penalty_weight=args.penalty_weight,
         clip_value=args.clip_value,
         options=dict(args.option),
@@ -165,7 +172,8 @@ def load_generator(path: str, device: str = "cpu") -> tuple[torch.nn.Module, dic
 
     ckpt = load_checkpoint(path)
     generator, _ = build_models(ModelSpec.from_dict(ckpt["model"]))
-    generator.load_state_dict(ckpt["generator"])
+    # The moving average of the weights when the run kept one: that is the generator it evaluated.
+    generator.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"])
     return generator.to(device).eval(), ckpt
 
 

@@ -38,6 +38,7 @@ RUN_FIELDS = (
     "clip_value",
     "options",
     "lr_decay",
+    "ema_decay",
 )
 VARIANT_FIELDS = (
     "n_critic",
@@ -114,6 +115,10 @@ class TrainConfig:
     clip_value: Optional[float] = None
     options: dict[str, Any] = field(default_factory=dict)
     lr_decay: Optional[str] = None  # "linear" (default: to 0 at the last step) | "none"
+    # The decay of a moving average of the generator's weights (gankernels.ema_), kept after
+    # each generator step and the generator that is evaluated, sampled and saved as
+    # "generator_ema"; None (default) or 0 keeps none.
+    ema_decay: Optional[float] = None
     # models
     z_dim: Optional[int] = None
     hidden: Optional[int] = None  # the critic's width, and the generator's by default
@@ -159,6 +164,10 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"batch_size must be >= 2, got {cfg.batch_size}")
     if cfg.n_eval < 10:
         raise ValueError(f"n_eval must be >= 10, got {cfg.n_eval}")
+    if cfg.ema_decay is not None and not (
+        isinstance(cfg.ema_decay, (int, float)) and 0 <= cfg.ema_decay < 1
+    ):
+        raise ValueError(f"ema_decay must be a number in [0, 1), got {cfg.ema_decay!r}")
     if cfg.lr_decay is not None and cfg.lr_decay not in LR_DECAYS:
         raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {cfg.lr_decay!r}")
     if cfg.device not in DEVICES:

@@ -23,6 +23,7 @@ synchronisation per interval, not per step): a non-finite loss stops the run wit
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import random
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from .. import variants as variant_registry
+from ..averaging import ema_
 from ..ops import resolve
 from .checkpoint import (
     CHECKPOINT_NAME,
@@ -188,6 +190,11 @@ class Trainer:
         generator, critic = build_models(self.spec)
         self.generator = generator.to(self.device)
         self.critic = critic.to(self.device)
+        # The moving average of the generator's weights, updated after each generator step by
+        # one fused gankernels.ema_ call: what is evaluated and sampled when it is kept.
+        self.generator_ema: Optional[nn.Module] = None
+        if cfg.ema_decay:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         defaults = self.variant.defaults
         self.opt_g = _make_optimizer(
             defaults.optimizer, self.generator.parameters(), defaults.lr_generator, defaults.betas
@@ -242,6 +249,8 @@ class Trainer:
                 f"this run's {self.spec.to_dict()}"
             )
         self.generator.load_state_dict(saved["generator"])
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(saved.get("generator_ema") or saved["generator"])
         self.critic.load_state_dict(saved["critic"])
         self.opt_g.load_state_dict(saved["opt_generator"])
         self.opt_c.load_state_dict(saved["opt_critic"])
@@ -311,6 +320,8 @@ class Trainer:
         )
         loss_g.backward()
         self.opt_g.step()
+        if self.generator_ema is not None:
+            ema_(self.generator_ema, self.generator, self.cfg.ema_decay, impl=impl)
         keep("generator_", {k: val for k, val in log_g.items() if k != "loss"})
         return loss_c, loss_g, logs
 
@@ -326,8 +337,10 @@ class Trainer:
     # -- evaluation, logging, checkpoints --------------------------------------------------------
 
     def generate(self, n: int, seed: int) -> torch.Tensor:
-        """n samples from the generator with a fixed z stream (CPU float32)."""
-        return generate(self.generator, self.cfg.z_dim, n, seed, self.device)
+        """n samples from the generator (its moving average when one is kept) with a fixed z
+        stream (CPU float32)."""
+        g = self.generator_ema if self.generator_ema is not None else self.generator
+        return generate(g, self.cfg.z_dim, n, seed, self.device)
 
     def evaluate(self) -> dict[str, float]:
         samples = self.generate(self.cfg.n_eval, seed=self.cfg.seed + 12345)
@@ -367,6 +380,9 @@ class Trainer:
                 "shape": list(self.dataset.data.shape),
             },
             "generator": self.generator.state_dict(),
+            "generator_ema": (
+                self.generator_ema.state_dict() if self.generator_ema is not None else None
+            ),
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_g.state_dict(),
             "opt_critic": self.opt_c.state_dict(),

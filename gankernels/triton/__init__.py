@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-OPS = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_")
+OPS = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_")
 
 
 def op(name: str) -> Callable:
@@ -32,6 +32,8 @@ def op(name: str) -> Callable:
         from . import adversarial_loss  # noqa: F401
     elif name == "clip_":
         from . import clip  # noqa: F401
+    elif name == "ema_":
+        from . import ema  # noqa: F401
     else:
         raise ValueError(f"no Triton op {name!r}; expected one of {', '.join(OPS)}")
     import torch
