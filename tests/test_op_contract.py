@@ -47,11 +47,6 @@ OPS = tuple(CONTRACTS)
 DIFFERENTIABLE = tuple(name for name, c in CONTRACTS.items() if c.differentiable)
 UPSTREAM_SCALAR = 0.7  # an upstream gradient other than 1 catches a backward that ignores it
 
-# The Triton backward ops are called only by autograd, with arguments the forward checked; called
-# directly, they launch their kernels on whatever they are given (there is no Python check of the
-# backward ops' arguments to give them yet), so those cases are not run.
-TRITON_OPS_UNCHECKED = "the Triton backward ops do not check their arguments"
-
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -369,8 +364,6 @@ def test_bad_input_op(name, label, backend, device):
 
 @pytest.mark.parametrize("name,label", case_ids("bad_backward_inputs"))
 def test_bad_input_backward_op(name, label, backend, device):
-    if backend == "triton":
-        pytest.xfail(TRITON_OPS_UNCHECKED)
     bad = find(CONTRACTS[name].bad_backward_inputs(device), label)
     backend_op(name, backend)  # defines the Triton backward op on first use
     op = direct_op(f"{name}_backward", backend)

@@ -83,8 +83,9 @@ def check_gp_interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tens
         )
 
 
-def check_norm_penalty(grad: torch.Tensor, target: float, weight: float, inv_scale: float) -> None:
-    op = "norm_penalty"
+def check_norm_penalty(
+    grad: torch.Tensor, target: float, weight: float, inv_scale: float, op: str = "norm_penalty"
+) -> None:
     check_tensor(op, "grad", grad)
     check_batch(op, "grad", grad)
     if not target >= 0:
@@ -93,6 +94,76 @@ def check_norm_penalty(grad: torch.Tensor, target: float, weight: float, inv_sca
         raise ValueError(f"{op}: inv_scale must be > 0, got {inv_scale}")
     if weight != weight:
         raise ValueError(f"{op}: weight must be a number, got {weight}")
+
+
+def _check_per_sample(op: str, name: str, t: torch.Tensor, grad: torch.Tensor) -> None:
+    check_tensor(op, name, t)
+    check_same_device(op, name, t, "grad", grad)
+    if t.dim() != 1 or t.shape[0] != grad.shape[0]:
+        raise ValueError(
+            f"{op}: {name} must have shape [B] = [{grad.shape[0]}] (one value per sample), "
+            f"got {list(t.shape)}"
+        )
+
+
+def check_gp_interpolate_backward(
+    grad: torch.Tensor,
+    eps: torch.Tensor,
+    real: Optional[torch.Tensor],
+    fake: Optional[torch.Tensor],
+) -> None:
+    """The checks of the backward op (csrc/checks.h check_gp_interpolate_backward), for the
+    Triton backward op, which autograd calls with checked arguments but a user may call too."""
+    op = "gp_interpolate_backward"
+    check_tensor(op, "grad", grad)
+    check_tensor(op, "eps", eps)
+    check_batch(op, "grad", grad)
+    check_same_device(op, "eps", eps, "grad", grad)
+    if eps.dim() != 1 or eps.shape[0] != grad.shape[0]:
+        raise ValueError(
+            f"{op}: eps must have shape [B] = [{grad.shape[0]}] (one value per sample), "
+            f"got {list(eps.shape)}"
+        )
+    if (real is None) != (fake is None):
+        raise ValueError(
+            f"{op}: real and fake must both be given (for eps's gradient) or both be None"
+        )
+    if real is not None:
+        check_tensor(op, "real", real)
+        check_tensor(op, "fake", fake)
+        check_like(op, "real", real, "grad", grad)
+        check_like(op, "fake", fake, "grad", grad)
+
+
+def check_norm_penalty_backward(
+    grad_loss: torch.Tensor,
+    grad_norms: Optional[torch.Tensor],
+    grad: torch.Tensor,
+    norms: torch.Tensor,
+    target: float,
+    weight: float,
+    one_sided: bool,
+    inv_scale: float,
+) -> None:
+    """The checks of the backward op (csrc/checks.h check_norm_penalty_backward)."""
+    op = "norm_penalty_backward"
+    check_norm_penalty(grad, target, weight, inv_scale, op)
+    check_tensor(op, "grad_loss", grad_loss)
+    check_same_device(op, "grad_loss", grad_loss, "grad", grad)
+    if grad_loss.dim() != 0:
+        raise ValueError(
+            f"{op}: grad_loss must be a 0-dim tensor (the loss's gradient), got shape "
+            f"{list(grad_loss.shape)}"
+        )
+    _check_per_sample(op, "norms", norms, grad)
+    if grad_norms is not None:
+        _check_per_sample(op, "grad_norms", grad_norms, grad)
+
+
+def check_adversarial_loss_backward(grad_loss: torch.Tensor, real_out, fake_out, *params) -> None:
+    """The checks of the backward op: the forward's, then grad_loss's."""
+    check_adversarial_loss(real_out, fake_out, *params[:2], *params[6:])
+    check_adversarial_loss_grad(grad_loss, fake_out, params[-1])
 
 
 def check_adversarial_loss(

@@ -1,5 +1,5 @@
 """The Triton ops, complete: importing this module defines every `gankernels::<op>_triton` op
-(gankernels/triton/, a leaf), gives each forward op the argument check of gankernels/ops/_checks.py
+(gankernels/triton/, a leaf), gives each op the argument check of gankernels/ops/_checks.py
 (run inside the op, as the compiled ops run theirs) and attaches to each differentiable one the
 autograd its compiled op has (registry.attach_autograd, from the op's spec in
 gankernels/ops/<op>.py).
@@ -31,6 +31,10 @@ CHECKS.update(
         ),
         "gankernels::clip__triton": _checks.check_clip,
         "gankernels::ema__triton": _checks.check_ema,
+        # The backward ops: autograd calls them with checked arguments, a user may not.
+        "gankernels::gp_interpolate_backward_triton": _checks.check_gp_interpolate_backward,
+        "gankernels::norm_penalty_backward_triton": _checks.check_norm_penalty_backward,
+        "gankernels::adversarial_loss_backward_triton": _checks.check_adversarial_loss_backward,
     }
 )
 
