@@ -104,7 +104,10 @@ def test_evaluate_prints_metrics(trained, capsys):
     assert "wgan-gp on ring8, step 4" in text and "modes " in text and "mmd2" in text
     assert main(["evaluate", "--checkpoint", ckpt, "--n", "200", "--data", "grid25", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
+    # --data changes the reference set the samples are measured against: grid25's 25 modes,
+    # of which a 4-step ring8 generator covers between none and all (hq is a percentage).
     assert metrics["n_modes"] == 25
+    assert 0 <= metrics["modes"] <= metrics["n_modes"] and 0.0 <= metrics["hq"] <= 100.0, metrics
     assert main(["evaluate", "--checkpoint", ckpt, "--data", "digits"]) == 2
     assert "has samples of shape [1, 8, 8]" in capsys.readouterr().err
 

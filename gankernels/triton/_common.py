@@ -19,6 +19,7 @@ Float scalars are kernel arguments annotated tl.float64 and cast to the accumula
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import Callable, Iterable, Optional, Union
 
 import torch
@@ -172,3 +173,55 @@ def triton_opmath(dtype: torch.dtype):
 def rows_of(t: torch.Tensor) -> tuple[int, int]:
     b = t.shape[0]
     return b, (t.numel() // b if b else 0)
+
+
+# --- multi-tensor ops (clip_, ema_) ------------------------------------------------------------
+
+TL_DTYPES = {
+    torch.float32: tl.float32,
+    torch.float64: tl.float64,
+    torch.float16: tl.float16,
+    torch.bfloat16: tl.bfloat16,
+}
+TABLE_CACHE_SIZE = 16
+
+
+def traced(tensors: Iterable[torch.Tensor]) -> bool:
+    """True for fake or functional tensors (tracing), which have no addresses to tabulate."""
+    from torch._subclasses.fake_tensor import is_fake
+
+    return any(is_fake(t) or torch._is_functional_tensor(t) for t in tensors)
+
+
+def chunk_table(
+    cache: OrderedDict,
+    key: tuple,
+    addresses: list[list[int]],
+    sizes: list[int],
+    block: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, int]:
+    """(device int64 table, chunk count) of a multi-tensor launch: the address columns (one per
+    tensor role), the sizes, then each `block`-element chunk's (tensor, start). Cached in `cache`
+    (least recently used out) under `key`, which must hold everything the table depends on, so a
+    hit is always valid; a miss reaches the GPU by a pinned, non-blocking copy (no host wait)."""
+    hit = cache.get(key)
+    if hit is not None:
+        cache.move_to_end(key)
+        return hit
+    chunk_tensor: list[int] = []
+    chunk_start: list[int] = []
+    for i, n in enumerate(sizes):
+        for start in range(0, n, block):
+            chunk_tensor.append(i)
+            chunk_start.append(start)
+    columns = [a for column in addresses for a in column]
+    host = torch.tensor(columns + sizes + chunk_tensor + chunk_start, dtype=torch.int64)
+    if device.type == "cuda":
+        table = host.pin_memory().to(device, non_blocking=True)
+    else:
+        table = host.to(device)
+    cache[key] = hit = (table, len(chunk_tensor))
+    if len(cache) > TABLE_CACHE_SIZE:
+        cache.popitem(last=False)
+    return hit

@@ -24,19 +24,11 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ._common import define, is_dense, launchable
+from ._common import TL_DTYPES, chunk_table, define, is_dense, launchable, traced
 
 BLOCK = 2048
 NUM_WARPS = 4
 _TABLE_CACHE: OrderedDict = OrderedDict()
-_TABLE_CACHE_SIZE = 16
-
-_TL_DTYPES = {
-    torch.float32: tl.float32,
-    torch.float64: tl.float64,
-    torch.float16: tl.float16,
-    torch.bfloat16: tl.bfloat16,
-}
 
 
 @triton.jit
@@ -118,39 +110,12 @@ def round_to(c: float, dtype: torch.dtype) -> float:
 
 
 def _table(group: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, int]:
-    """(device int64 table, chunk count) for tensors of one dtype; cached by address and size,
-    which is all the table holds, so a hit is always valid."""
-    key = (device, tuple((p.data_ptr(), p.numel()) for p in group))
-    hit = _TABLE_CACHE.get(key)
-    if hit is not None:
-        _TABLE_CACHE.move_to_end(key)
-        return hit
-    chunk_tensor: list[int] = []
-    chunk_start: list[int] = []
-    for i, p in enumerate(group):
-        for start in range(0, p.numel(), BLOCK):
-            chunk_tensor.append(i)
-            chunk_start.append(start)
-    host = torch.tensor(
-        [p.data_ptr() for p in group] + [p.numel() for p in group] + chunk_tensor + chunk_start,
-        dtype=torch.int64,
-    )
-    if device.type == "cuda":
-        # Pinned + non_blocking: the copy is queued on the stream, the host does not wait.
-        table = host.pin_memory().to(device, non_blocking=True)
-    else:
-        table = host.to(device)
-    _TABLE_CACHE[key] = hit = (table, len(chunk_tensor))
-    if len(_TABLE_CACHE) > _TABLE_CACHE_SIZE:
-        _TABLE_CACHE.popitem(last=False)
-    return hit
-
-
-def _traced(params: list[torch.Tensor]) -> bool:
-    """True for fake or functional tensors (tracing), which have no addresses to tabulate."""
-    from torch._subclasses.fake_tensor import is_fake
-
-    return any(is_fake(p) or torch._is_functional_tensor(p) for p in params)
+    """(device int64 table, chunk count) for tensors of one dtype: [addresses | sizes | chunk
+    tensor | chunk start], cached by address and size, which is all the table holds."""
+    sizes = [p.numel() for p in group]
+    addresses = [p.data_ptr() for p in group]
+    key = (device, tuple(zip(addresses, sizes)))
+    return chunk_table(_TABLE_CACHE, key, [addresses], sizes, BLOCK, device)
 
 
 def clip_per_tensor(params: list[torch.Tensor], c: float, count: torch.Tensor) -> None:
@@ -163,7 +128,7 @@ def clip_per_tensor(params: list[torch.Tensor], c: float, count: torch.Tensor) -
                 count,
                 n,
                 round_to(c, p.dtype),
-                DTYPE=_TL_DTYPES[p.dtype],
+                DTYPE=TL_DTYPES[p.dtype],
                 BLOCK=BLOCK,
                 num_warps=NUM_WARPS,
             )
@@ -184,7 +149,7 @@ def clip_multi_tensor(params: list[torch.Tensor], c: float, count: torch.Tensor)
             len(group),
             chunks,
             round_to(c, dtype),
-            DTYPE=_TL_DTYPES[dtype],
+            DTYPE=TL_DTYPES[dtype],
             BLOCK=BLOCK,
             num_warps=NUM_WARPS,
         )
@@ -196,7 +161,7 @@ def clip__triton(params: list[torch.Tensor], c: float) -> torch.Tensor:
     count = torch.zeros((), dtype=torch.int64, device=params[0].device)
     # Dense tensors (any dimension order) are clamped as flat memory, in place.
     dense = [p for p in params if is_dense(p)]
-    if _traced(params):
+    if traced(params):
         clip_per_tensor(dense, c, count)
     else:
         clip_multi_tensor(dense, c, count)

@@ -29,19 +29,11 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ._common import define, flat_key, is_dense, launchable
+from ._common import TL_DTYPES, chunk_table, define, flat_key, is_dense, launchable, traced
 
 BLOCK = 2048
 NUM_WARPS = 4
 _TABLE_CACHE: OrderedDict = OrderedDict()
-_TABLE_CACHE_SIZE = 16
-
-_TL_DTYPES = {
-    torch.float32: tl.float32,
-    torch.float64: tl.float64,
-    torch.float16: tl.float16,
-    torch.bfloat16: tl.bfloat16,
-}
 
 
 @triton.jit
@@ -130,43 +122,11 @@ def _ema_tensor_kernel(t_ptr, s_ptr, n, w: tl.float64, DTYPE: tl.constexpr, BLOC
 def _table(
     pairs: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device
 ) -> tuple[torch.Tensor, int]:
-    """(device int64 table, chunk count) for pairs of one dtype; cached by the addresses, sizes
-    and dtypes, which is all the table depends on, so a hit is always valid."""
+    """(device int64 table, chunk count) for pairs of one dtype: [target addresses | source
+    addresses | sizes | chunk pair | chunk start], cached by the addresses, sizes and dtypes."""
     key = (device, tuple((t.data_ptr(), s.data_ptr(), t.numel(), t.dtype) for t, s in pairs))
-    hit = _TABLE_CACHE.get(key)
-    if hit is not None:
-        _TABLE_CACHE.move_to_end(key)
-        return hit
-    chunk_pair: list[int] = []
-    chunk_start: list[int] = []
-    for i, (t, _) in enumerate(pairs):
-        for start in range(0, t.numel(), BLOCK):
-            chunk_pair.append(i)
-            chunk_start.append(start)
-    host = torch.tensor(
-        [t.data_ptr() for t, _ in pairs]
-        + [s.data_ptr() for _, s in pairs]
-        + [t.numel() for t, _ in pairs]
-        + chunk_pair
-        + chunk_start,
-        dtype=torch.int64,
-    )
-    if device.type == "cuda":
-        # Pinned + non_blocking: the copy is queued on the stream, the host does not wait.
-        table = host.pin_memory().to(device, non_blocking=True)
-    else:
-        table = host.to(device)
-    _TABLE_CACHE[key] = hit = (table, len(chunk_pair))
-    if len(_TABLE_CACHE) > _TABLE_CACHE_SIZE:
-        _TABLE_CACHE.popitem(last=False)
-    return hit
-
-
-def _traced(tensors: list[torch.Tensor]) -> bool:
-    """True for fake or functional tensors (tracing), which have no addresses to tabulate."""
-    from torch._subclasses.fake_tensor import is_fake
-
-    return any(is_fake(p) or torch._is_functional_tensor(p) for p in tensors)
+    addresses = [[t.data_ptr() for t, _ in pairs], [s.data_ptr() for _, s in pairs]]
+    return chunk_table(_TABLE_CACHE, key, addresses, [t.numel() for t, _ in pairs], BLOCK, device)
 
 
 def _same_order(t: torch.Tensor, s: torch.Tensor) -> bool:
@@ -185,7 +145,7 @@ def ema_per_tensor(pairs: list[tuple[torch.Tensor, torch.Tensor]], w: float) -> 
                 s,
                 n,
                 w,
-                DTYPE=_TL_DTYPES[t.dtype],
+                DTYPE=TL_DTYPES[t.dtype],
                 BLOCK=BLOCK,
                 num_warps=NUM_WARPS,
             )
@@ -205,7 +165,7 @@ def ema_multi_tensor(pairs: list[tuple[torch.Tensor, torch.Tensor]], w: float) -
             len(group),
             chunks,
             w,
-            DTYPE=_TL_DTYPES[dtype],
+            DTYPE=TL_DTYPES[dtype],
             BLOCK=BLOCK,
             num_warps=NUM_WARPS,
         )
@@ -217,7 +177,7 @@ def ema__triton(target: list[torch.Tensor], source: list[torch.Tensor], decay: f
     w = 1.0 - float(decay)  # float64, cast to the accumulation type in the kernel
     # Pairs stored in the same order (any dimension order) are updated as flat memory, in place.
     flat = [(t, s) for t, s in zip(target, source, strict=True) if _same_order(t, s)]
-    if _traced(list(target) + list(source)):
+    if traced([*target, *source]):
         ema_per_tensor(flat, w)
     else:
         ema_multi_tensor(flat, w)
