@@ -89,6 +89,17 @@ def test_chunk_edges(backend, dtype):
     check_against_reference(backend, together, 0.01, "together")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_views_starting_at_every_offset_of_a_cache_line(backend, dtype):
+    """Dense views whose data starts 0..16 elements past an aligned address (a thread's share
+    of the list starts anywhere too): the CPU's vector path peels to the next 64-byte line."""
+    device = device_for(backend)
+    for k in range(17):
+        base = randn(k + 1000 + 3 * k, dtype, device, seed=200 + k, scale=0.02)
+        base[k + 5] = math.nan
+        check_against_reference(backend, [base[k:]], 0.01, f"offset {k}")
+
+
 def test_many_tensors(backend):
     """1000 small tensors of odd sizes in one call, with empty tensors among them."""
     device = device_for(backend)

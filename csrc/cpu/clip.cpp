@@ -5,6 +5,12 @@
 // compiler turns into vector max/min that return w itself when w is NaN (as torch.clamp
 // propagates NaN), and count |w| == c afterwards.
 //
+// On CPUs with AVX-512 (where torch's own clamp_ runs its AVX-512 kernel) both take the
+// explicit path below instead: the compiler's vector form of the count (compare, zero-masked
+// move, subtract per vector, at the AVX2 width) kept the fused pass 15-25% slower than clamp_
+// on a cache-resident 2.76 M-element tensor; a compare into a mask register and one masked
+// add, two vectors per trip, brought it to within 5-10% of clamp_ alone.
+//
 // float16 and bfloat16 clamp on the bit patterns instead, with no conversion to float:
 // clip_bound.h clamp_bits, the rule the CUDA kernel applies to every dtype. It is exactly
 // torch.clamp(w, -c, c) (sign of zero and NaN payloads kept) and the count of |w| == c
@@ -15,6 +21,11 @@
 // small tensors is one (or no) parallel region, never one per tensor. Counts are integers, so
 // the result does not depend on how the work is split. Non-dense tensors (rare: parameters
 // are contiguous) are clamped through one contiguous copy each.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define GK_CLIP_AVX512 1
+#endif
+
 #include <ATen/MemoryOverlap.h>
 #include <torch/library.h>
 
@@ -70,13 +81,118 @@ inline int64_t clamp_count_float(T* __restrict p, int64_t n, T c) {
   return count;
 }
 
+#ifdef GK_CLIP_AVX512
+#define GK_AVX512 __attribute__((target("avx512f,avx512dq")))
+// GCC 12's own avx512fintrin.h trips -Wmaybe-uninitialized (its _mm512_undefined_* operands).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// The lanes of one 512-bit vector, for float (V = __m512) or double (V = __m512d).
+template <typename T>
+struct Avx512;
+
+template <>
+struct Avx512<float> {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  GK_AVX512 static V splat(float c) { return _mm512_set1_ps(c); }
+  GK_AVX512 static V load(const float* p) { return _mm512_loadu_ps(p); }
+  GK_AVX512 static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  GK_AVX512 static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  GK_AVX512 static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  GK_AVX512 static Mask at_bound(V w, V c) {
+    return _mm512_cmp_ps_mask(_mm512_abs_ps(w), c, _CMP_EQ_OQ);
+  }
+  GK_AVX512 static __m512i count(__m512i acc, Mask m) {
+    return _mm512_mask_add_epi32(acc, m, acc, _mm512_set1_epi32(1));
+  }
+  GK_AVX512 static int64_t total(__m512i acc) { return _mm512_reduce_add_epi32(acc); }
+};
+
+template <>
+struct Avx512<double> {
+  using V = __m512d;
+  using Mask = __mmask8;
+  static constexpr int kLanes = 8;
+  GK_AVX512 static V splat(double c) { return _mm512_set1_pd(c); }
+  GK_AVX512 static V load(const double* p) { return _mm512_loadu_pd(p); }
+  GK_AVX512 static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  GK_AVX512 static V max(V a, V b) { return _mm512_max_pd(a, b); }
+  GK_AVX512 static V min(V a, V b) { return _mm512_min_pd(a, b); }
+  GK_AVX512 static Mask at_bound(V w, V c) {
+    return _mm512_cmp_pd_mask(_mm512_abs_pd(w), c, _CMP_EQ_OQ);
+  }
+  GK_AVX512 static __m512i count(__m512i acc, Mask m) {
+    return _mm512_mask_add_epi64(acc, m, acc, _mm512_set1_epi64(1));
+  }
+  GK_AVX512 static int64_t total(__m512i acc) { return _mm512_reduce_add_epi64(acc); }
+};
+
+template <typename T>
+inline int64_t clamp_count_scalar(T* __restrict p, int64_t n, T c) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    T w = p[i];
+    w = w < -c ? -c : w;
+    w = w > c ? c : w;
+    p[i] = w;
+    count += std::abs(w) == c;
+  }
+  return count;
+}
+
+// max(-c, w) and min(c, .) return their second operand when either is NaN: w stays NaN, as
+// in the scalar form, and the ordered compare does not count it.
+template <typename T>
+GK_AVX512 int64_t clamp_count_avx512(T* __restrict p, int64_t n, T c) {
+  using A = Avx512<T>;
+  constexpr int L = A::kLanes;
+  const typename A::V hi = A::splat(c), lo = A::splat(-c);
+  // A thread's share may start anywhere in a tensor: the elements before the first 64-byte
+  // boundary go one by one, so that no vector access straddles two cache lines.
+  const int64_t head = std::min(
+      n, static_cast<int64_t>((64 - reinterpret_cast<uintptr_t>(p) % 64) % 64 / sizeof(T)));
+  int64_t count = clamp_count_scalar(p, head, c);
+  for (int64_t i0 = head; i0 < n; i0 += kSubBlock) {
+    const int64_t i1 = std::min(n, i0 + kSubBlock);
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+    int64_t i = i0;
+    for (; i + 2 * L <= i1; i += 2 * L) {
+      const typename A::V w0 = A::min(hi, A::max(lo, A::load(p + i)));
+      const typename A::V w1 = A::min(hi, A::max(lo, A::load(p + i + L)));
+      A::store(p + i, w0);
+      A::store(p + i + L, w1);
+      acc0 = A::count(acc0, A::at_bound(w0, hi));
+      acc1 = A::count(acc1, A::at_bound(w1, hi));
+    }
+    count += A::total(acc0) + A::total(acc1) + clamp_count_scalar(p + i, i1 - i, c);
+  }
+  return count;
+}
+
+// Read once at load; __builtin_cpu_init first, since static initialisers may run before the
+// constructor that fills in the CPU model.
+const bool kHasAvx512 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}();
+#pragma GCC diagnostic pop
+#endif
+
 GK_CLONES int64_t clamp_count_16(uint16_t* p, int64_t n, uint16_t rc, uint16_t inf) {
   return clamp_count_bits(p, n, rc, inf);
 }
 GK_CLONES int64_t clamp_count_32(float* p, int64_t n, float c) {
+#ifdef GK_CLIP_AVX512
+  if (kHasAvx512) return clamp_count_avx512(p, n, c);
+#endif
   return clamp_count_float<float, uint32_t>(p, n, c);
 }
 GK_CLONES int64_t clamp_count_64(double* p, int64_t n, double c) {
+#ifdef GK_CLIP_AVX512
+  if (kHasAvx512) return clamp_count_avx512(p, n, c);
+#endif
   return clamp_count_float<double, uint64_t>(p, n, c);
 }
 
