@@ -65,6 +65,13 @@ DTYPES = {
     "cpu": [torch.float32, torch.bfloat16],
     "gpu": [torch.float32, torch.bfloat16],
 }
+# mmd2: (B, D), the same B for both batches. B >= 1024 is where the CPU target (2x eager) is
+# set; D from toy points (2) to a critic's feature vector (1024).
+MMD_SIZES = {
+    "quick": [(256, 16)],
+    "cpu": [(64, 2), (1024, 2), (1024, 64), (1024, 1024), (4096, 2), (4096, 64)],
+    "gpu": [(64, 2), (1024, 2), (1024, 64), (1024, 1024), (4096, 2), (4096, 64), (4096, 1024)],
+}
 # minimax, wasserstein, hinge and one f-divergence (KL: f*(g_f(v)) = exp(v - 1)).
 LOSS_KINDS = ("minimax", "wasserstein", "hinge", "kl")
 CLIP_LISTS = {

@@ -89,6 +89,26 @@ def peak_bytes(fn: Callable[[], None], device: str) -> Optional[int]:
     return torch.cuda.max_memory_allocated() - before
 
 
+def cpu_peak_bytes(fn: Callable[[], None]) -> Optional[int]:
+    """The most CPU memory `fn` holds at once above what it starts with, from the profiler's
+    allocation events (every allocation of torch's CPU allocator, those inside a fused op's C++
+    included). None when this torch's profiler does not expose them."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    try:
+        events = prof.profiler.kineto_results.events()
+    except AttributeError:
+        return None
+    memory = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
+    held = peak = 0
+    for _, nbytes in memory:
+        held += nbytes
+        peak = max(peak, held)
+    return peak
+
+
 # --- the machine ------------------------------------------------------------------------------
 
 

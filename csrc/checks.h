@@ -277,4 +277,44 @@ inline void check_ema(at::TensorList target, at::TensorList source, double decay
   }
 }
 
+// mmd2's checks (gankernels/ops/_checks.py check_mmd2).
+inline void check_mmd2(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> sigmas,
+                       bool unbiased, const char* op = "mmd2") {
+  check_floating(x, op, "x");
+  check_floating(y, op, "y");
+  TORCH_CHECK_VALUE(x.dim() == 2, op,
+                    ": x must be 2-D [B, D] (one feature vector per sample), got shape ",
+                    x.sizes());
+  TORCH_CHECK_VALUE(y.dim() == 2, op,
+                    ": y must be 2-D [B', D] (one feature vector per sample), got shape ",
+                    y.sizes());
+  check_like(y, x, op, "y", "x", /*shape=*/false);
+  TORCH_CHECK_VALUE(y.size(1) == x.size(1), op,
+                    ": y must have as many features as x (D = ", x.size(1), "), got shape ",
+                    y.sizes());
+  TORCH_CHECK_VALUE(x.size(1) > 0, op, ": x must have at least one feature, got shape ", x.sizes());
+  const int64_t need = unbiased ? 2 : 1;
+  const char* estimate = unbiased ? "unbiased" : "biased";
+  TORCH_CHECK_VALUE(x.size(0) >= need, op, ": x has ", x.size(0), " samples; the ", estimate,
+                    " estimate needs at least ", need);
+  TORCH_CHECK_VALUE(y.size(0) >= need, op, ": y has ", y.size(0), " samples; the ", estimate,
+                    " estimate needs at least ", need);
+  TORCH_CHECK_VALUE(!sigmas.empty(), op, ": sigmas must hold at least one bandwidth, got none");
+  for (double s : sigmas) {
+    TORCH_CHECK_VALUE(std::isfinite(s) && s > 0, op, ": sigmas must be finite and > 0, got ",
+                      py_float(s));
+  }
+}
+
+inline void check_mmd2_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                at::ArrayRef<double> sigmas, bool unbiased) {
+  constexpr const char* op = "mmd2_backward";
+  check_mmd2(x, y, sigmas, unbiased, op);
+  check_floating(grad, op, "grad");
+  check_same_device(grad, x, op, "grad", "x");
+  TORCH_CHECK_VALUE(grad.dim() == 0, op,
+                    ": grad must be a 0-dim tensor (the gradient of the scalar MMD^2), got shape ",
+                    grad.sizes());
+}
+
 }  // namespace gankernels

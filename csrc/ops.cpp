@@ -38,4 +38,12 @@ TORCH_LIBRARY(gankernels, m) {
 
   // In-place moving average t <- t + (1 - decay) * (s - t) of every (target, source) pair.
   m.def("ema_(Tensor(a!)[] target, Tensor[] source, float decay) -> ()");
+
+  // Squared MMD between the rows of x [B, D] and y [B', D] under the kernel
+  // sum_s exp(-||a - b||^2 / (2 s^2)); unbiased or biased estimate; a 0-dim opmath tensor.
+  m.def("mmd2(Tensor x, Tensor y, float[] sigmas, bool unbiased) -> Tensor");
+  // (grad_x, grad_y), contiguous, for the 0-dim upstream gradient `grad`.
+  m.def(
+      "mmd2_backward(Tensor grad, Tensor x, Tensor y, float[] sigmas, bool unbiased)"
+      " -> (Tensor, Tensor)");
 }

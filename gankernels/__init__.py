@@ -11,7 +11,7 @@ from .averaging import ema_  # noqa: E402
 from .clipping import clip_weights_  # noqa: E402
 from .info import backends  # noqa: E402
 from .losses import LOSS_KINDS, LS_LABELS, discriminator_loss, generator_loss  # noqa: E402
-from .ops import adversarial_loss, clip_, gp_interpolate, norm_penalty  # noqa: E402
+from .ops import adversarial_loss, clip_, gp_interpolate, mmd2, norm_penalty  # noqa: E402
 from .penalties import (  # noqa: E402
     dragan_penalty,
     gradient_penalty,
@@ -37,6 +37,7 @@ __all__ = [
     "gp_interpolate",
     "gradient_penalty",
     "input_gradient_penalty",
+    "mmd2",
     "norm_penalty",
     "r1_penalty",
     "r2_penalty",

@@ -30,6 +30,8 @@ __all__ = [
     "adversarial_loss_backward",
     "clip_",
     "ema_",
+    "mmd2",
+    "mmd2_backward",
     "vjp",
 ]
 
@@ -381,3 +383,52 @@ def ema_(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], decay: 
             x, y = t.to(acc), s.to(acc)
             d = y - x
             t.copy_(x + w * d if float(w) < 0.5 else y - d * (1 - w))
+
+
+# --- 8. maximum mean discrepancy ---------------------------------------------------------------
+
+
+def _rbf_mixture(a: torch.Tensor, b: torch.Tensor, sigmas: Sequence[float], same: bool):
+    """sum_s exp(-||a_i - b_j||^2 / (2 s^2)) for every pair (i, j), from float64 rows. For a
+    batch against itself (`same`) the diagonal distance is exactly 0."""
+    d2 = a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2 * (a @ b.T)
+    d2 = d2.clamp_min(0)
+    if same:
+        d2 = d2 * (1 - torch.eye(a.shape[0], dtype=d2.dtype, device=d2.device))
+    return sum(torch.exp(d2 * (-0.5 / (s * s))) for s in sigmas)
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float], unbiased: bool) -> torch.Tensor:
+    """The squared maximum mean discrepancy between the rows of x [B, D] and of y [B', D] under
+    k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2)):
+
+        unbiased  sum_{i!=j} k(x_i, x_j) / (B (B-1)) + sum_{i!=j} k(y_i, y_j) / (B' (B'-1))
+                  - 2 sum_{i,j} k(x_i, y_j) / (B B')
+        biased    the same with the diagonals kept and B^2, B'^2 as the divisors.
+
+    Computed in float64 whatever the input dtype (the distances come from inner products, whose
+    cancellation would cost float32 digits), returned in the accumulation dtype.
+    """
+    a, b = x.double(), y.double()
+    n, m = a.shape[0], b.shape[0]
+    kxx, kyy = _rbf_mixture(a, a, sigmas, True), _rbf_mixture(b, b, sigmas, True)
+    kxy = _rbf_mixture(a, b, sigmas, False)
+    if unbiased:
+        diagonal = float(len(sigmas))  # k(a, a)
+        sxx = (kxx.sum() - n * diagonal) / (n * (n - 1))
+        syy = (kyy.sum() - m * diagonal) / (m * (m - 1))
+    else:
+        sxx, syy = kxx.sum() / (n * n), kyy.sum() / (m * m)
+    return (sxx + syy - 2 * kxy.sum() / (n * m)).to(opmath_dtype(x.dtype))
+
+
+def mmd2_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigmas: Sequence[float],
+    unbiased: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """mmd2's gradients with respect to x and y for the upstream gradient `grad` (0-dim)."""
+    grad_x, grad_y = vjp(lambda a, b: mmd2(a, b, sigmas, unbiased), [x, y], [grad])
+    return grad_x, grad_y

@@ -179,8 +179,36 @@ def sample_inputs(
             target = [make((n,), dtype, device, seed=seed + i) for i, n in enumerate(sizes)]
             source = [make((n,), dtype, device, seed=seed + 100 + i) for i, n in enumerate(sizes)]
             yield f"sizes{list(sizes)}-decay{decay}", (target, source, decay), {}
+    elif op == "mmd2":
+        # Batches around the kernels' tiles (8 and 64 rows on the CPU, 32 or 64 in Triton), one
+        # to 130 features, the layouts a feature matrix arrives in, both estimators.
+        sizes = shapes or MMD_SIZES
+        for n, m, d in sizes:
+            for layout in ("contiguous", "noncontiguous", "transposed"):
+                seed += 1
+                unbiased = seed % 2 == 1 and min(n, m) >= 2
+                sigmas = MMD_SIGMAS[seed % len(MMD_SIGMAS)]
+                x = _features(n, d, dtype, device, seed, layout, requires_grad)
+                y = _features(m, d, dtype, device, seed + 1000, "contiguous", requires_grad)
+                label = f"{n}x{m}x{d}-{layout}-{'unbiased' if unbiased else 'biased'}-{sigmas}"
+                yield label, (x, y, list(sigmas), unbiased), {}
     else:
         raise ValueError(f"unknown op {op!r}")
+
+
+MMD_SIZES = ((1, 2, 1), (2, 2, 3), (3, 70, 2), (9, 7, 33), (65, 17, 130))
+MMD_SIGMAS = ((1.0, 2.0, 4.0, 8.0, 16.0), (0.5,), (0.7, 3.0))
+
+
+def _features(n, d, dtype, device, seed, layout, requires_grad=False) -> torch.Tensor:
+    """[n, d] feature vectors of norm about 1 (so that every bandwidth sees near and far pairs),
+    stored contiguous, as a strided slice, or as the transpose of a [d, n] tensor."""
+    scale = 1.0 / max(1.0, d**0.5)
+    if layout == "transposed":
+        t = make((d, n), dtype, device, seed=seed, scale=scale).t()
+    else:
+        t = make((n, d), dtype, device, seed=seed, scale=scale, layout=layout)
+    return t.detach().requires_grad_(requires_grad)
 
 
 # --- comparison and "which kernel ran" helpers (shared by the op tests) -------------------------
@@ -1297,6 +1325,189 @@ def _ema_bad_inputs(device):
     ]
 
 
+# mmd2
+
+
+def _mmd2_public(x, y, sigmas, unbiased, *, impl=None):
+    """gankernels.mmd2 with the op's argument order."""
+    from .ops import mmd2
+
+    estimator = "unbiased" if unbiased else "biased"
+    return mmd2(x, y, sigmas=sigmas, estimator=estimator, impl=impl)
+
+
+def _mmd2_backward_samples(device, dtype):
+    x = _features(9, 5, dtype, device, seed=31, layout="contiguous")
+    y = _features(12, 5, dtype, device, seed=32, layout="noncontiguous")
+    grad = torch.tensor(0.75, dtype=reference.opmath_dtype(dtype), device=device)
+    for sigmas, unbiased in (([1.0, 2.0], True), ([0.5], False)):
+        yield grad, x, y, sigmas, unbiased
+
+
+def _mmd2_gradcheck_samples(device):
+    for n, m, d, sigmas, unbiased in (
+        (3, 4, 2, [1.0, 2.0, 4.0, 8.0, 16.0], True),
+        (2, 3, 5, [0.5, 1.5], False),
+        (10, 9, 3, [0.8], True),
+    ):
+        x = _features(n, d, torch.float64, device, seed=n, layout="contiguous", requires_grad=True)
+        y = _features(m, d, torch.float64, device, seed=m + 50, layout="transposed")
+        yield f"{n}x{m}x{d}-{sigmas}-{unbiased}", (x, y.requires_grad_(), sigmas, unbiased)
+
+
+def _mmd2_compile_case(device, backend):
+    def step(x, y):
+        return _mmd2_public(x, y, [1.0, 4.0], True, impl=backend) * 3
+
+    x = _features(20, 6, torch.float32, device, seed=41, layout="contiguous", requires_grad=True)
+    y = _features(13, 6, torch.float32, device, seed=42, layout="contiguous", requires_grad=True)
+    return step, (x, y)
+
+
+def _mmd2_large_args(device, interpreted):
+    n, d = (150, 40) if interpreted else (700, 70)
+    x = _features(n, d, torch.float32, device, seed=43, layout="contiguous", requires_grad=True)
+    y = _features(n + 3, d, torch.float32, device, seed=44, layout="contiguous", requires_grad=True)
+    return x, y, [1.0, 2.0, 4.0, 8.0, 16.0], True
+
+
+def _mmd2_bad_cases(device):
+    x = torch.randn(5, 3, device=device)
+    y = torch.randn(4, 3, device=device)
+    s = [1.0, 2.0]
+    meta = torch.device("meta")
+    return [
+        ("int_x", (x.int(), y, s, True), TypeError, f"x must be {FLOAT_TYPES}", "x"),
+        ("int_y", (x, y.long(), s, True), TypeError, f"y must be {FLOAT_TYPES}", "y"),
+        (
+            "dtypes_differ",
+            (x, y.double(), s, True),
+            TypeError,
+            "y must have the same dtype as x (float32), got float64",
+            "y",
+        ),
+        (
+            "x_1d",
+            (x[0], y, s, True),
+            ValueError,
+            "x must be 2-D [B, D] (one feature vector per sample), got shape [3]",
+            "x",
+        ),
+        (
+            "y_3d",
+            (x, y[None], s, True),
+            ValueError,
+            "y must be 2-D [B', D] (one feature vector per sample), got shape [1, 4, 3]",
+            "y",
+        ),
+        (
+            "features_differ",
+            (x, y[:, :2], s, True),
+            ValueError,
+            "y must have as many features as x (D = 3), got shape [4, 2]",
+            "y",
+        ),
+        (
+            "no_features",
+            (x[:, :0], y[:, :0], s, True),
+            ValueError,
+            "x must have at least one feature, got shape [5, 0]",
+            "x",
+        ),
+        (
+            "empty_x",
+            (x[:0], y, s, False),
+            ValueError,
+            "x has 0 samples; the biased estimate needs at least 1",
+            "x",
+        ),
+        (
+            "one_y_unbiased",
+            (x, y[:1], s, True),
+            ValueError,
+            "y has 1 samples; the unbiased estimate needs at least 2",
+            "y",
+        ),
+        ("no_sigmas", (x, y, [], True), ValueError, "sigmas must hold at least one", "sigmas"),
+        (
+            "sigma_zero",
+            (x, y, [1.0, 0.0], True),
+            ValueError,
+            "sigmas must be finite and > 0, got 0.0",
+            "sigmas",
+        ),
+        (
+            "sigma_negative",
+            (x, y, [-2.0], True),
+            ValueError,
+            "sigmas must be finite and > 0, got -2.0",
+            "sigmas",
+        ),
+        (
+            "sigma_nan",
+            (x, y, [float("nan")], True),
+            ValueError,
+            "sigmas must be finite and > 0, got nan",
+            "sigmas",
+        ),
+        (
+            "y_device",
+            (x, y.to(meta), s, True),
+            ValueError,
+            f"y must be on the same device as x ({x.device}), got meta",
+            "y",
+        ),
+    ]
+
+
+def _mmd2_bad_inputs(device):
+    return [
+        BadInput(label, args, error, re.escape(match), arg, other_device="device" in label)
+        for label, args, error, match, arg in _mmd2_bad_cases(device)
+    ]
+
+
+def _mmd2_bad_backward_inputs(device):
+    grad = torch.tensor(1.0, device=device)
+    bad = [
+        BadInput(
+            label,
+            (grad, *args),
+            error,
+            re.escape("mmd2_backward: " + match),
+            arg,
+            other_device="device" in label,
+        )
+        for label, args, error, match, arg in _mmd2_bad_cases(device)
+    ]
+    x, y = torch.randn(5, 3, device=device), torch.randn(4, 3, device=device)
+    bad += [
+        BadInput(
+            "grad_shape",
+            (torch.ones(2, device=device), x, y, [1.0], True),
+            ValueError,
+            re.escape("grad must be a 0-dim tensor (the gradient of the scalar MMD^2)"),
+            "grad",
+        ),
+        BadInput(
+            "grad_dtype",
+            (grad.int(), x, y, [1.0], True),
+            TypeError,
+            re.escape(f"grad must be {FLOAT_TYPES}"),
+            "grad",
+        ),
+        BadInput(
+            "grad_device",
+            (grad.to("meta"), x, y, [1.0], True),
+            ValueError,
+            "grad must be on the same device as x",
+            "grad",
+            other_device=True,
+        ),
+    ]
+    return bad
+
+
 def _contracts() -> dict[str, OpContract]:
     from . import ops
     from .ops import _checks
@@ -1387,6 +1598,22 @@ def _contracts() -> dict[str, OpContract]:
                 large_args=_ema_large_args,
                 bad_inputs=_ema_bad_inputs,
                 exact=False,
+            ),
+            OpContract(
+                name="mmd2",
+                public=_mmd2_public,
+                reference=reference.mmd2,
+                check=_checks.check_mmd2,
+                check_args=lambda args: args,
+                differentiable=True,
+                sweep_shapes=None,
+                thorough_opcheck=lambda dtype, i, label: dtype == torch.float32 and i % 3 == 0,
+                compile_case=_mmd2_compile_case,
+                large_args=_mmd2_large_args,
+                bad_inputs=_mmd2_bad_inputs,
+                backward_samples=_mmd2_backward_samples,
+                gradcheck_samples=_mmd2_gradcheck_samples,
+                bad_backward_inputs=_mmd2_bad_backward_inputs,
             ),
         )
     }

@@ -20,6 +20,8 @@ Python dispatch, for float32, float64, float16 and bfloat16:
   more than 64 tensors and over 2 million elements per call, and one list of mixed dtypes with
   a strided view, over 21 million elements in one tensor and more tensors (over 384) than one
   launch's argument struct holds; inf and NaN in every tensor of more than 10 elements.
+- ema_: clip_'s chunk edges, more tensors than one launch takes and a transposed source;
+- mmd2(_backward): batches and feature counts off the kernels' 32-wide tiles, both estimators.
 
 Expected values come from gankernels.reference in float64 on the CPU, from the very values the
 kernel read; the tolerance is gankernels.testing.TOLERANCES of the input dtype (rtol against each
@@ -52,6 +54,8 @@ OPS = (
     "adversarial_loss_backward",
     "clip_",
     "ema_",
+    "mmd2",
+    "mmd2_backward",
 )
 # The kernels' limits (csrc/cuda/clip.cu, csrc/cuda/adversarial_loss.cu): clip_'s largest chunk
 # and the most tensors and blocks one launch takes (kMaxTensors and kMaxBlocks: 64 and 320 at
@@ -414,6 +418,38 @@ def ema_calls(mk: Inputs, dtype: torch.dtype):
     yield "ema_", f"{len(target)}-tensors-{total}-elements", call
 
 
+def mmd2_calls(mk: Inputs, dtype: torch.dtype):
+    """mmd2 and its backward on batches and features that end inside a 32-wide tile, for both
+    estimators (the diagonal skipped, or counted)."""
+    ops = torch.ops.gankernels
+    acc = opmath(dtype)
+    sigmas = [0.5, 1.0, 4.0]
+    for n, m, d, unbiased in ((70, 45, 3, True), (100, 33, 130, False)):
+        x = mk.randn((n, d), dtype, scale=d**-0.5)
+        y = mk.randn((m, d), dtype, scale=d**-0.5)
+        case = f"{n}x{m}x{d}-{'unbiased' if unbiased else 'biased'}"
+
+        def forward(x=x, y=y, unbiased=unbiased) -> list[Output]:
+            got = ops.mmd2(x, y, sigmas, unbiased)
+            check_dtype(got, acc)
+            return [("mmd2", got, reference.mmd2(f64(x), f64(y), sigmas, unbiased), None, False)]
+
+        yield "mmd2", case, forward
+
+        # An upstream gradient that makes the inputs' gradients O(1).
+        grad = mk.scalar(float(n + m), acc)
+
+        def backward(x=x, y=y, unbiased=unbiased, grad=grad) -> list[Output]:
+            gx, gy = ops.mmd2_backward(grad, x, y, sigmas, unbiased)
+            a, b = f64(x, True), f64(y, True)
+            want = torch.autograd.grad(reference.mmd2(a, b, sigmas, unbiased), [a, b], f64(grad))
+            check_dtype(gx, x.dtype)
+            check_dtype(gy, y.dtype)
+            return [("grad_x", gx, want[0], None, False), ("grad_y", gy, want[1], None, False)]
+
+        yield "mmd2_backward", case, backward
+
+
 # ---- the runner --------------------------------------------------------------------------------
 
 
@@ -502,6 +538,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             adversarial_calls,
             clip_calls,
             ema_calls,
+            mmd2_calls,
         ):
             for op, case, call in make_calls(mk, dtype):
                 calls += 1

@@ -118,6 +118,9 @@ def _exercise(full: bool) -> None:
         op("ema_")([x, y], [y.clone(), x.clone()], 0.999)
         with torch._library.triton.set_wrap_triton_enabled(False):
             ema_mod.ema_per_tensor([(x, y)], 0.001)
+        # mmd2 runs on opmath copies: float32 and float64 kernels, both estimators.
+        op("mmd2")(x, y, [1.0, 2.0], True)
+        torch.ops.gankernels.mmd2_backward_triton(grad_loss, x, y, [1.0, 2.0], False)
         if dtype == torch.float32:
             # Sizes and strides of 1, which Triton specialises into compile-time constants.
             one = torch.randn(1, 1)
@@ -200,7 +203,8 @@ def _trace() -> list[str]:
             "mean",
         )
         ops.ema__triton(averages, params, 0.999)
-        return penalty + loss, ops.clip__triton(params, 0.01)
+        mmd = ops.mmd2_triton(x, y, [1.0, 4.0], True)
+        return penalty + loss + mmd, ops.clip__triton(params, 0.01)
 
     compiled = torch.compile(every_op, backend=aot_autograd(fw_compiler=capture), fullgraph=True)
     try:

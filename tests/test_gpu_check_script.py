@@ -35,6 +35,8 @@ OPS = (
     "adversarial_loss_backward",
     "clip_",
     "ema_",
+    "mmd2",
+    "mmd2_backward",
 )
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 

@@ -477,6 +477,8 @@ def test_kernels_compile_for_sm90_and_inline_into_torch_compile():
         "_none_kernel",
         "_clip_table_kernel",
         "_clip_tensor_kernel",
+        "_pair_sum_kernel",
+        "_gradient_kernel",
     ):
         assert kernel in compiled, f"{kernel} was not compiled: {compiled}"
     assert traced.startswith("torch.compile graph kernels:"), done.stdout
@@ -486,6 +488,7 @@ def test_kernels_compile_for_sm90_and_inline_into_torch_compile():
         "_finish_kernel",
         "_small_kernel",
         "_clip_tensor_kernel",
+        "_pair_sum_kernel",
     ):
         assert kernel in traced, f"{kernel} is not in the compiled graph: {traced}"
 

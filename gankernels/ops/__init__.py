@@ -5,9 +5,10 @@ from .adversarial_loss import adversarial_loss
 from .clip import clip_
 from .ema import ema_
 from .gp_interpolate import gp_interpolate
+from .mmd2 import mmd2
 from .norm_penalty import norm_penalty
 
-OP_NAMES = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_")
+OP_NAMES = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_", "mmd2")
 
 __all__ = [
     "IMPLS",
@@ -18,6 +19,7 @@ __all__ = [
     "clip_",
     "ema_",
     "gp_interpolate",
+    "mmd2",
     "norm_penalty",
     "resolve",
 ]

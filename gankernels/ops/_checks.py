@@ -300,3 +300,59 @@ def check_ema(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], de
                 f"{op}: target[{i}] has elements that share memory (e.g. an expanded tensor) and "
                 "cannot be updated in place; clone() it first"
             )
+
+
+def check_mmd2(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigmas: Sequence[float],
+    unbiased: bool,
+    op: str = "mmd2",
+) -> None:
+    check_tensor(op, "x", x)
+    check_tensor(op, "y", y)
+    for name, t, rows in (("x", x, "B"), ("y", y, "B'")):
+        if t.dim() != 2:
+            raise ValueError(
+                f"{op}: {name} must be 2-D [{rows}, D] (one feature vector per sample), "
+                f"got shape {list(t.shape)}"
+            )
+    check_like(op, "y", y, "x", x, shape=False)
+    if y.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{op}: y must have as many features as x (D = {x.shape[1]}), got shape {list(y.shape)}"
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"{op}: x must have at least one feature, got shape {list(x.shape)}")
+    need = 2 if unbiased else 1
+    estimate = "unbiased" if unbiased else "biased"
+    for name, t in (("x", x), ("y", y)):
+        if t.shape[0] < need:
+            raise ValueError(
+                f"{op}: {name} has {t.shape[0]} samples; the {estimate} estimate needs at "
+                f"least {need}"
+            )
+    if len(sigmas) == 0:
+        raise ValueError(f"{op}: sigmas must hold at least one bandwidth, got none")
+    for s in sigmas:
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"{op}: sigmas must be finite and > 0, got {float(s)}")
+
+
+def check_mmd2_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigmas: Sequence[float],
+    unbiased: bool,
+) -> None:
+    """The checks of the backward op (csrc/checks.h check_mmd2_backward)."""
+    op = "mmd2_backward"
+    check_mmd2(x, y, sigmas, unbiased, op)
+    check_tensor(op, "grad", grad)
+    check_same_device(op, "grad", grad, "x", x)
+    if grad.dim() != 0:
+        raise ValueError(
+            f"{op}: grad must be a 0-dim tensor (the gradient of the scalar MMD^2), got shape "
+            f"{list(grad.shape)}"
+        )

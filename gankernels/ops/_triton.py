@@ -31,10 +31,12 @@ CHECKS.update(
         ),
         "gankernels::clip__triton": _checks.check_clip,
         "gankernels::ema__triton": _checks.check_ema,
+        "gankernels::mmd2_triton": _checks.check_mmd2,
         # The backward ops: autograd calls them with checked arguments, a user may not.
         "gankernels::gp_interpolate_backward_triton": _checks.check_gp_interpolate_backward,
         "gankernels::norm_penalty_backward_triton": _checks.check_norm_penalty_backward,
         "gankernels::adversarial_loss_backward_triton": _checks.check_adversarial_loss_backward,
+        "gankernels::mmd2_backward_triton": _checks.check_mmd2_backward,
     }
 )
 

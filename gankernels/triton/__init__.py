@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-OPS = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_")
+OPS = ("gp_interpolate", "norm_penalty", "adversarial_loss", "clip_", "ema_", "mmd2")
 
 
 def op(name: str) -> Callable:
@@ -34,6 +34,8 @@ def op(name: str) -> Callable:
         from . import clip  # noqa: F401
     elif name == "ema_":
         from . import ema  # noqa: F401
+    elif name == "mmd2":
+        from . import mmd2  # noqa: F401
     else:
         raise ValueError(f"no Triton op {name!r}; expected one of {', '.join(OPS)}")
     import torch
