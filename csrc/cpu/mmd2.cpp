@@ -6,14 +6,16 @@
 //   backward  dL/da_m = g sum_j w_ab G(a_m, b_j) (a_m - b_j) over b in {x, y},
 //             G = sum_s exp(-||a - b||^2 / (2 s^2)) / s^2,  w_aa = -2 c_aa (j != m),  w_xy = 2 c_xy
 //
-// No pair matrix is ever stored. A row tile of kRows samples meets a column tile of kCols
-// samples; the tile's squared distances (from differences, not inner products: no cancellation)
-// sit in a kRows x kCols block on the stack, where they are exponentiated and reduced. Columns are
-// read from a transposed opmath copy, [D, n] padded to whole tiles, so that the distance loop runs
-// along contiguous columns whatever D is, 2 or 1024; these copies are the O((B + B') D) extra
-// memory. S(a, a) sums the pairs i < j only and doubles them.
+// No pair matrix is ever stored. Below kGemmD features a row tile of kRows samples meets a
+// column tile of kCols samples; the tile's squared distances (from differences, not inner
+// products: no cancellation) sit in a kRows x kCols block on the stack, where they are
+// exponentiated and reduced. Columns are read from a transposed opmath copy, [D, n] padded to
+// whole tiles, so that the distance loop runs along contiguous columns. From kGemmD features
+// on, strips of kStrip rows take their inner products from a GEMM instead (see there). The
+// opmath copies are the O((B + B') D) extra memory. S(a, a) sums the pairs i < j only and
+// doubles them.
 //
-// Tile sums are float64, kept per row tile and added in tile order, so the result does not depend
+// Sums are float64, kept per row tile (or row) and added in order, so the result does not depend
 // on the thread count. The arithmetic is in float32 for half types, float64 for float64.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -36,15 +38,18 @@ using at::Tensor;
 
 constexpr int kRows = 8;
 constexpr int kCols = 64;
+// From this many features on, the distances come from GEMM strips of kStrip rows (see there).
+constexpr int64_t kGemmD = 32;
+constexpr int64_t kStrip = 256;
 
 // exp of the kernels' non-positive arguments in float32 without library calls, so that the
 // loops vectorise (host_math.h); float64, the checking dtype, takes libm's.
 C10_ALWAYS_INLINE float kernel_exp(float x) { return host_math::exp_nonpositive(x); }
 C10_ALWAYS_INLINE double kernel_exp(double x) { return std::exp(x); }
 
-// One batch in opmath: its rows [n, D], then zero rows up to whole row tiles, and its columns
-// [D, pad], pad = n rounded up to whole column tiles (zeros past n). Pairs with a padding row or
-// column are computed and never summed.
+// One batch in opmath: its rows [n, D], then zero rows up to whole row tiles, and (below kGemmD
+// features) its columns [D, pad], pad = n rounded up to whole column tiles (zeros past n). Pairs
+// with a padding row or column are computed and never summed.
 struct Batch {
   Tensor rows, cols;
   int64_t n, D, pad;
@@ -55,6 +60,7 @@ Batch prepare(const Tensor& t, at::ScalarType opmath) {
   Tensor rows = at::zeros({(n + kRows - 1) / kRows * kRows, D}, t.options().dtype(opmath));
   rows.narrow(0, 0, n).copy_(t);
   const int64_t pad = (n + kCols - 1) / kCols * kCols;
+  if (D >= kGemmD) return {rows, Tensor(), n, D, pad};  // the GEMM strips read rows only
   Tensor cols = at::zeros({D, pad}, rows.options());
   cols.narrow(1, 0, n).copy_(rows.narrow(0, 0, n).t());
   return {rows, cols, n, D, pad};
@@ -178,6 +184,87 @@ double pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal, const 
   return 2 * total + (diagonal ? static_cast<double>(A.n) * bw.count : 0.0);
 }
 
+// ---- many features: inner products from a GEMM -------------------------------------------------
+// From kGemmD features on, the distances of a strip of up to kStrip rows against every column
+// come from one matrix product, d^2 = max(|a|^2 + |b|^2 - 2 a.b, 0): the difference loops above
+// run at about five float lanes per cycle here, a GEMM near peak, and from D = 64 on that was
+// the whole difference against eager PyTorch (bench/results/mmd2-clip-cpu.md). A strip holds
+// kStrip x B' inner products, never B x B'. The price is the inner products' cancellation for
+// nearby points of large norm: an absolute error of about 2^-24 (|a|^2 + |b|^2) in float32 d^2.
+
+// sum_j sum_s weight_s exp(coef_s d2_j) over one row of a strip, d2_j from the row's inner
+// products `dot`, its squared norm `na` and the columns' `nb`; float64 over chunks of kCols.
+template <typename T>
+double strip_row_sum(const T* __restrict dot, T na, const T* __restrict nb, int64_t n,
+                     const T* coef, int count) {
+  double total = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+    const int m = static_cast<int>(std::min<int64_t>(kCols, n - j0));
+    T d2[kCols], k[kCols];
+    for (int c = 0; c < m; ++c) {
+      const T v = na + nb[j0 + c] - 2 * dot[j0 + c];
+      d2[c] = v < 0 ? T(0) : v;  // NaN stays NaN
+      k[c] = 0;
+    }
+    for (int s = 0; s < count; ++s) {
+      for (int c = 0; c < m; ++c) k[c] += kernel_exp(coef[s] * d2[c]);
+    }
+    double sum = 0;
+    for (int c = 0; c < m; ++c) sum += static_cast<double>(k[c]);
+    total += sum;
+  }
+  return total;
+}
+
+GK_CLONES double strip_row_sum_f(const float* dot, float na, const float* nb, int64_t n,
+                                 const float* coef, int count) {
+  return strip_row_sum<float>(dot, na, nb, n, coef, count);
+}
+GK_CLONES double strip_row_sum_d(const double* dot, double na, const double* nb, int64_t n,
+                                 const double* coef, int count) {
+  return strip_row_sum<double>(dot, na, nb, n, coef, count);
+}
+
+template <typename T>
+double row_sum(const T* dot, T na, const T* nb, int64_t n, const T* coef, int count) {
+  if constexpr (std::is_same_v<T, float>) {
+    return strip_row_sum_f(dot, na, nb, n, coef, count);
+  } else {
+    return strip_row_sum_d(dot, na, nb, n, coef, count);
+  }
+}
+
+// pair_sum's result through GEMM strips: the row sums are kept per row and added in row order,
+// so the result does not depend on the thread count.
+template <typename T>
+double gemm_pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal,
+                     const Bandwidths<T>& bw) {
+  const Tensor a = A.rows.narrow(0, 0, A.n), b = B.rows.narrow(0, 0, B.n);
+  const Tensor na = a.square().sum(1), nb = b.square().sum(1);
+  const T* na_p = na.const_data_ptr<T>();
+  const T* nb_p = nb.const_data_ptr<T>();
+  std::vector<double> partial(static_cast<size_t>(A.n));
+  for (int64_t r0 = 0; r0 < A.n; r0 += kStrip) {
+    const int64_t rows = std::min<int64_t>(kStrip, A.n - r0);
+    // Against itself, only the columns from the strip's first row on (pairs i < j).
+    const int64_t c0 = same ? r0 : 0;
+    const Tensor dots = at::mm(a.narrow(0, r0, rows), b.narrow(0, c0, B.n - c0).t()).contiguous();
+    const T* d = dots.const_data_ptr<T>();
+    const int64_t width = B.n - c0;
+    at::parallel_for(0, rows, 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t lo = same ? i + 1 : 0;
+        partial[r0 + i] = row_sum<T>(d + i * width + lo, na_p[r0 + i], nb_p + c0 + lo, width - lo,
+                                     bw.coef.data(), bw.count);
+      }
+    });
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  if (!same) return total;
+  return 2 * total + (diagonal ? static_cast<double>(A.n) * bw.count : 0.0);
+}
+
 // The estimator's weights: MMD^2 = c_xx S(x, x) + c_yy S(y, y) - 2 c_xy S(x, y).
 struct Weights {
   double xx, yy, xy;
@@ -193,9 +280,10 @@ template <typename T>
 double mmd2_value(const Batch& X, const Batch& Y, at::ArrayRef<double> sigmas, bool unbiased) {
   const Bandwidths<T> bw = bandwidths<T>(sigmas);
   const Weights w = estimator_weights(X.n, Y.n, unbiased);
-  const double sxx = pair_sum<T>(X, X, true, !unbiased, bw);
-  const double syy = pair_sum<T>(Y, Y, true, !unbiased, bw);
-  const double sxy = pair_sum<T>(X, Y, false, false, bw);
+  const auto sum = X.D >= kGemmD ? gemm_pair_sum<T> : pair_sum<T>;
+  const double sxx = sum(X, X, true, !unbiased, bw);
+  const double syy = sum(Y, Y, true, !unbiased, bw);
+  const double sxy = sum(X, Y, false, false, bw);
   return w.xx * sxx + w.yy * syy - 2 * w.xy * sxy;
 }
 
@@ -209,10 +297,6 @@ Tensor mmd2_cpu(const Tensor& x, const Tensor& y, at::ArrayRef<double> sigmas, b
   return at::scalar_tensor(value, x.options().dtype(opmath));
 }
 
-// From this many features on, a tile's gradient runs along each column's features (vectors of
-// D); below, along the transposed columns (vectors of columns, one sum per feature).
-constexpr int64_t kWideD = 32;
-
 // acc[r][:] += sum_j weight G(a_r, b_j) (a_r - b_j) (float64) for the rows of one row tile
 // against every column tile of B, skipping j == r0 + r when B is A itself. Each tile's sum is
 // taken in T over at most kCols pairs, then added to the float64 accumulator: the gradient is
@@ -223,10 +307,7 @@ void add_row_tile_gradient(const Batch& A, const Batch& B, int64_t r0, bool same
   const int rows = static_cast<int>(std::min<int64_t>(kRows, A.n - r0));
   const int64_t D = A.D;
   const T* a = A.rows.const_data_ptr<T>() + r0 * D;
-  const T* b_rows = B.rows.const_data_ptr<T>();
   const T* cols = B.cols.const_data_ptr<T>();
-  const bool wide = D >= kWideD;
-  std::vector<T> part(wide ? static_cast<size_t>(D) : 0);
   alignas(64) Tile<T> tile;
   for (int64_t j0 = 0; j0 < B.n; j0 += kCols) {
     tile_distances(a, cols, B.pad, j0, D, tile);
@@ -238,52 +319,21 @@ void add_row_tile_gradient(const Batch& A, const Batch& B, int64_t r0, bool same
         tile[r][c] = valid ? weight * tile[r][c] : T(0);
       }
     }
-    if (!wide) {
-      // Sums over the tile's columns in kLanes interleaved partial sums, which the compiler
-      // vectorises (one sum in order would not be reordered without -ffast-math).
-      constexpr int kLanes = 16;
-      for (int64_t d = 0; d < D; ++d) {
-        const T* __restrict b = cols + d * B.pad + j0;
-        for (int r = 0; r < rows; ++r) {
-          const T av = a[r * D + d];
-          T lane[kLanes] = {};
-          for (int c = 0; c < kCols; c += kLanes) {
-            for (int l = 0; l < kLanes; ++l) lane[l] += tile[r][c + l] * (av - b[c + l]);
-          }
-          T total = 0;
-          for (int l = 0; l < kLanes; ++l) total += lane[l];
-          acc[r * D + d] += static_cast<double>(total);
+    // Sums over the tile's columns in kLanes interleaved partial sums, which the compiler
+    // vectorises (one sum in order would not be reordered without -ffast-math).
+    constexpr int kLanes = 16;
+    for (int64_t d = 0; d < D; ++d) {
+      const T* __restrict b = cols + d * B.pad + j0;
+      for (int r = 0; r < rows; ++r) {
+        const T av = a[r * D + d];
+        T lane[kLanes] = {};
+        for (int c = 0; c < kCols; c += kLanes) {
+          for (int l = 0; l < kLanes; ++l) lane[l] += tile[r][c + l] * (av - b[c + l]);
         }
+        T total = 0;
+        for (int l = 0; l < kLanes; ++l) total += lane[l];
+        acc[r * D + d] += static_cast<double>(total);
       }
-      continue;
-    }
-    for (int r = 0; r < rows; ++r) {
-      const T* __restrict ar = a + r * D;
-      T* __restrict out = part.data();
-      std::fill(out, out + D, T(0));
-      // Four columns per pass over the features: one load and store of `out` per four products.
-      int64_t c = 0;
-      for (; c + 4 <= c_hi; c += 4) {
-        const T g0 = tile[r][c], g1 = tile[r][c + 1], g2 = tile[r][c + 2], g3 = tile[r][c + 3];
-        // Far pairs (exp underflowed) and the diagonal add nothing; NaN is kept.
-        if (g0 == 0 && g1 == 0 && g2 == 0 && g3 == 0) continue;
-        const T* __restrict b0 = b_rows + (j0 + c) * D;
-        const T* __restrict b1 = b0 + D;
-        const T* __restrict b2 = b1 + D;
-        const T* __restrict b3 = b2 + D;
-        for (int64_t d = 0; d < D; ++d) {
-          const T x = ar[d];
-          out[d] += g0 * (x - b0[d]) + g1 * (x - b1[d]) + g2 * (x - b2[d]) + g3 * (x - b3[d]);
-        }
-      }
-      for (; c < c_hi; ++c) {
-        const T g = tile[r][c];
-        if (g == 0) continue;
-        const T* __restrict br = b_rows + (j0 + c) * D;
-        for (int64_t d = 0; d < D; ++d) out[d] += g * (ar[d] - br[d]);
-      }
-      double* __restrict row_acc = acc + r * D;
-      for (int64_t d = 0; d < D; ++d) row_acc[d] += static_cast<double>(out[d]);
     }
   }
 }
@@ -307,6 +357,79 @@ void add_gradient(const Batch& A, const Batch& B, int64_t r0, bool same, T weigh
   }
 }
 
+// One strip row's inner products `row` become weight G(a, z_j), and returns their float64 sum;
+// column `skip` (the row itself, against its own batch) gets 0.
+template <typename T>
+double strip_row_weights(T* __restrict row, T na, const T* __restrict nz, int64_t n, int64_t skip,
+                         T weight, const T* coef, const T* inv_sq, int count) {
+  double total = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+    const int m = static_cast<int>(std::min<int64_t>(kCols, n - j0));
+    T d2[kCols], g[kCols];
+    for (int c = 0; c < m; ++c) {
+      const T v = na + nz[j0 + c] - 2 * row[j0 + c];
+      d2[c] = v < 0 ? T(0) : v;
+      g[c] = 0;
+    }
+    for (int s = 0; s < count; ++s) {
+      for (int c = 0; c < m; ++c) g[c] += inv_sq[s] * kernel_exp(coef[s] * d2[c]);
+    }
+    double sum = 0;
+    for (int c = 0; c < m; ++c) {
+      const T w = j0 + c == skip ? T(0) : weight * g[c];
+      row[j0 + c] = w;
+      sum += static_cast<double>(w);
+    }
+    total += sum;
+  }
+  return total;
+}
+
+GK_CLONES double strip_row_weights_f(float* row, float na, const float* nz, int64_t n, int64_t skip,
+                                     float weight, const float* coef, const float* inv_sq,
+                                     int count) {
+  return strip_row_weights<float>(row, na, nz, n, skip, weight, coef, inv_sq, count);
+}
+GK_CLONES double strip_row_weights_d(double* row, double na, const double* nz, int64_t n,
+                                     int64_t skip, double weight, const double* coef,
+                                     const double* inv_sq, int count) {
+  return strip_row_weights<double>(row, na, nz, n, skip, weight, coef, inv_sq, count);
+}
+
+// acc += sum_j weight G(a_m, z_j) (a_m - z_j) for every row m of A, through GEMM strips:
+// a_m sum_j G_mj - (G Z)_m, with G's row sums in float64 and the strip's result added to the
+// float64 accumulator [A.n, D].
+template <typename T>
+void gemm_add_gradient(const Batch& A, const Batch& Z, bool same, T weight, const Bandwidths<T>& bw,
+                       Tensor& acc) {
+  const Tensor a = A.rows.narrow(0, 0, A.n), z = Z.rows.narrow(0, 0, Z.n);
+  const Tensor na = a.square().sum(1), nz = z.square().sum(1);
+  const T* na_p = na.const_data_ptr<T>();
+  const T* nz_p = nz.const_data_ptr<T>();
+  for (int64_t r0 = 0; r0 < A.n; r0 += kStrip) {
+    const int64_t rows = std::min<int64_t>(kStrip, A.n - r0);
+    const Tensor strip = a.narrow(0, r0, rows);
+    Tensor g = at::mm(strip, z.t()).contiguous();
+    Tensor rowsum = at::empty({rows, 1}, acc.options());
+    T* g_p = g.mutable_data_ptr<T>();
+    double* rs = rowsum.mutable_data_ptr<double>();
+    at::parallel_for(0, rows, 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t skip = same ? r0 + i : -1;
+        T* row = g_p + i * Z.n;
+        if constexpr (std::is_same_v<T, float>) {
+          rs[i] = strip_row_weights_f(row, na_p[r0 + i], nz_p, Z.n, skip, weight, bw.coef.data(),
+                                      bw.inv_sq.data(), bw.count);
+        } else {
+          rs[i] = strip_row_weights_d(row, na_p[r0 + i], nz_p, Z.n, skip, weight, bw.coef.data(),
+                                      bw.inv_sq.data(), bw.count);
+        }
+      }
+    });
+    acc.narrow(0, r0, rows).add_(strip.to(at::kDouble) * rowsum - at::mm(g, z).to(at::kDouble));
+  }
+}
+
 // The gradients of x and y (opmath, [n, D] each), row tiles of both in one parallel loop. The
 // estimator's weights go into G; the upstream gradient scales the float64 sums at the end.
 template <typename T>
@@ -314,8 +437,21 @@ void mmd2_gradients(double grad, const Batch& X, const Batch& Y, at::ArrayRef<do
                     bool unbiased, T* gx, T* gy) {
   const Bandwidths<T> bw = bandwidths<T>(sigmas);
   const Weights w = estimator_weights(X.n, Y.n, unbiased);
-  const int64_t x_tiles = (X.n + kRows - 1) / kRows, y_tiles = (Y.n + kRows - 1) / kRows;
   const int64_t D = X.D;
+  if (D >= kGemmD) {
+    const auto options = X.rows.options().dtype(at::kDouble);
+    Tensor acc_x = at::zeros({X.n, D}, options), acc_y = at::zeros({Y.n, D}, options);
+    gemm_add_gradient<T>(X, X, true, static_cast<T>(-2 * w.xx), bw, acc_x);
+    gemm_add_gradient<T>(X, Y, false, static_cast<T>(2 * w.xy), bw, acc_x);
+    gemm_add_gradient<T>(Y, Y, true, static_cast<T>(-2 * w.yy), bw, acc_y);
+    gemm_add_gradient<T>(Y, X, false, static_cast<T>(2 * w.xy), bw, acc_y);
+    const double* ax = acc_x.const_data_ptr<double>();
+    const double* ay = acc_y.const_data_ptr<double>();
+    for (int64_t i = 0; i < X.n * D; ++i) gx[i] = static_cast<T>(grad * ax[i]);
+    for (int64_t i = 0; i < Y.n * D; ++i) gy[i] = static_cast<T>(grad * ay[i]);
+    return;
+  }
+  const int64_t x_tiles = (X.n + kRows - 1) / kRows, y_tiles = (Y.n + kRows - 1) / kRows;
   at::parallel_for(0, x_tiles + y_tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<double> acc(static_cast<size_t>(kRows * D));
     for (int64_t t = t0; t < t1; ++t) {
