@@ -192,45 +192,53 @@ double pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal, const 
 // kStrip x B' inner products, never B x B'. The price is the inner products' cancellation for
 // nearby points of large norm: an absolute error of about 2^-24 (|a|^2 + |b|^2) in float32 d^2.
 
-// sum_j sum_s weight_s exp(coef_s d2_j) over one row of a strip, d2_j from the row's inner
-// products `dot`, its squared norm `na` and the columns' `nb`; float64 over chunks of kCols.
+// One strip row's inner products `row` become weight sum_s w_s exp(coef_s d^2_j), d^2_j from the
+// inner products, the row's squared norm `na` and the columns' `nz` (w_s = 1 / s^2: the
+// backward's G; w_s = 1: the kernel values), and returns their float64 sum; column `skip` (the
+// row itself, against its own batch) gets 0.
 template <typename T>
-double strip_row_sum(const T* __restrict dot, T na, const T* __restrict nb, int64_t n,
-                     const T* coef, int count) {
+double strip_row_weights(T* __restrict row, T na, const T* __restrict nz, int64_t n, int64_t skip,
+                         T weight, const T* coef, const T* w, int count) {
   double total = 0;
   for (int64_t j0 = 0; j0 < n; j0 += kCols) {
     const int m = static_cast<int>(std::min<int64_t>(kCols, n - j0));
-    T d2[kCols], k[kCols];
+    T d2[kCols], g[kCols];
     for (int c = 0; c < m; ++c) {
-      const T v = na + nb[j0 + c] - 2 * dot[j0 + c];
-      d2[c] = v < 0 ? T(0) : v;  // NaN stays NaN
-      k[c] = 0;
+      const T v = na + nz[j0 + c] - 2 * row[j0 + c];
+      d2[c] = v < 0 ? T(0) : v;
+      g[c] = 0;
     }
     for (int s = 0; s < count; ++s) {
-      for (int c = 0; c < m; ++c) k[c] += kernel_exp(coef[s] * d2[c]);
+      for (int c = 0; c < m; ++c) g[c] += w[s] * kernel_exp(coef[s] * d2[c]);
     }
     double sum = 0;
-    for (int c = 0; c < m; ++c) sum += static_cast<double>(k[c]);
+    for (int c = 0; c < m; ++c) {
+      const T value = j0 + c == skip ? T(0) : weight * g[c];
+      row[j0 + c] = value;
+      sum += static_cast<double>(value);
+    }
     total += sum;
   }
   return total;
 }
 
-GK_CLONES double strip_row_sum_f(const float* dot, float na, const float* nb, int64_t n,
-                                 const float* coef, int count) {
-  return strip_row_sum<float>(dot, na, nb, n, coef, count);
+GK_CLONES double strip_row_weights_f(float* row, float na, const float* nz, int64_t n, int64_t skip,
+                                     float weight, const float* coef, const float* w, int count) {
+  return strip_row_weights<float>(row, na, nz, n, skip, weight, coef, w, count);
 }
-GK_CLONES double strip_row_sum_d(const double* dot, double na, const double* nb, int64_t n,
-                                 const double* coef, int count) {
-  return strip_row_sum<double>(dot, na, nb, n, coef, count);
+GK_CLONES double strip_row_weights_d(double* row, double na, const double* nz, int64_t n,
+                                     int64_t skip, double weight, const double* coef,
+                                     const double* w, int count) {
+  return strip_row_weights<double>(row, na, nz, n, skip, weight, coef, w, count);
 }
 
 template <typename T>
-double row_sum(const T* dot, T na, const T* nb, int64_t n, const T* coef, int count) {
+double row_weights(T* row, T na, const T* nz, int64_t n, int64_t skip, T weight, const T* coef,
+                   const T* w, int count) {
   if constexpr (std::is_same_v<T, float>) {
-    return strip_row_sum_f(dot, na, nb, n, coef, count);
+    return strip_row_weights_f(row, na, nz, n, skip, weight, coef, w, count);
   } else {
-    return strip_row_sum_d(dot, na, nb, n, coef, count);
+    return strip_row_weights_d(row, na, nz, n, skip, weight, coef, w, count);
   }
 }
 
@@ -240,7 +248,7 @@ template <typename T>
 double gemm_pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal,
                      const Bandwidths<T>& bw) {
   const Tensor a = A.rows.narrow(0, 0, A.n), b = B.rows.narrow(0, 0, B.n);
-  const Tensor na = a.square().sum(1), nb = b.square().sum(1);
+  const Tensor na = a.square().sum(1), nb = same ? na : b.square().sum(1);
   const T* na_p = na.const_data_ptr<T>();
   const T* nb_p = nb.const_data_ptr<T>();
   std::vector<double> partial(static_cast<size_t>(A.n));
@@ -248,14 +256,16 @@ double gemm_pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal,
     const int64_t rows = std::min<int64_t>(kStrip, A.n - r0);
     // Against itself, only the columns from the strip's first row on (pairs i < j).
     const int64_t c0 = same ? r0 : 0;
-    const Tensor dots = at::mm(a.narrow(0, r0, rows), b.narrow(0, c0, B.n - c0).t()).contiguous();
-    const T* d = dots.const_data_ptr<T>();
+    Tensor dots = at::mm(a.narrow(0, r0, rows), b.narrow(0, c0, B.n - c0).t()).contiguous();
+    T* d = dots.mutable_data_ptr<T>();
     const int64_t width = B.n - c0;
     at::parallel_for(0, rows, 8, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
+        // The kernel values, weight 1 each: the backward's G with the bandwidths' 1 / s^2 left out.
         const int64_t lo = same ? i + 1 : 0;
-        partial[r0 + i] = row_sum<T>(d + i * width + lo, na_p[r0 + i], nb_p + c0 + lo, width - lo,
-                                     bw.coef.data(), bw.count);
+        partial[r0 + i] =
+            row_weights<T>(d + i * width + lo, na_p[r0 + i], nb_p + c0 + lo, width - lo, -1, T(1),
+                           bw.coef.data(), bw.ones.data(), bw.count);
       }
     });
   }
@@ -357,45 +367,6 @@ void add_gradient(const Batch& A, const Batch& B, int64_t r0, bool same, T weigh
   }
 }
 
-// One strip row's inner products `row` become weight G(a, z_j), and returns their float64 sum;
-// column `skip` (the row itself, against its own batch) gets 0.
-template <typename T>
-double strip_row_weights(T* __restrict row, T na, const T* __restrict nz, int64_t n, int64_t skip,
-                         T weight, const T* coef, const T* inv_sq, int count) {
-  double total = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
-    const int m = static_cast<int>(std::min<int64_t>(kCols, n - j0));
-    T d2[kCols], g[kCols];
-    for (int c = 0; c < m; ++c) {
-      const T v = na + nz[j0 + c] - 2 * row[j0 + c];
-      d2[c] = v < 0 ? T(0) : v;
-      g[c] = 0;
-    }
-    for (int s = 0; s < count; ++s) {
-      for (int c = 0; c < m; ++c) g[c] += inv_sq[s] * kernel_exp(coef[s] * d2[c]);
-    }
-    double sum = 0;
-    for (int c = 0; c < m; ++c) {
-      const T w = j0 + c == skip ? T(0) : weight * g[c];
-      row[j0 + c] = w;
-      sum += static_cast<double>(w);
-    }
-    total += sum;
-  }
-  return total;
-}
-
-GK_CLONES double strip_row_weights_f(float* row, float na, const float* nz, int64_t n, int64_t skip,
-                                     float weight, const float* coef, const float* inv_sq,
-                                     int count) {
-  return strip_row_weights<float>(row, na, nz, n, skip, weight, coef, inv_sq, count);
-}
-GK_CLONES double strip_row_weights_d(double* row, double na, const double* nz, int64_t n,
-                                     int64_t skip, double weight, const double* coef,
-                                     const double* inv_sq, int count) {
-  return strip_row_weights<double>(row, na, nz, n, skip, weight, coef, inv_sq, count);
-}
-
 // acc += sum_j weight G(a_m, z_j) (a_m - z_j) for every row m of A, through GEMM strips:
 // a_m sum_j G_mj - (G Z)_m, with G's row sums in float64 and the strip's result added to the
 // float64 accumulator [A.n, D].
@@ -403,7 +374,7 @@ template <typename T>
 void gemm_add_gradient(const Batch& A, const Batch& Z, bool same, T weight, const Bandwidths<T>& bw,
                        Tensor& acc) {
   const Tensor a = A.rows.narrow(0, 0, A.n), z = Z.rows.narrow(0, 0, Z.n);
-  const Tensor na = a.square().sum(1), nz = z.square().sum(1);
+  const Tensor na = a.square().sum(1), nz = same ? na : z.square().sum(1);
   const T* na_p = na.const_data_ptr<T>();
   const T* nz_p = nz.const_data_ptr<T>();
   for (int64_t r0 = 0; r0 < A.n; r0 += kStrip) {
@@ -417,13 +388,8 @@ void gemm_add_gradient(const Batch& A, const Batch& Z, bool same, T weight, cons
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t skip = same ? r0 + i : -1;
         T* row = g_p + i * Z.n;
-        if constexpr (std::is_same_v<T, float>) {
-          rs[i] = strip_row_weights_f(row, na_p[r0 + i], nz_p, Z.n, skip, weight, bw.coef.data(),
-                                      bw.inv_sq.data(), bw.count);
-        } else {
-          rs[i] = strip_row_weights_d(row, na_p[r0 + i], nz_p, Z.n, skip, weight, bw.coef.data(),
-                                      bw.inv_sq.data(), bw.count);
-        }
+        rs[i] = row_weights<T>(row, na_p[r0 + i], nz_p, Z.n, skip, weight, bw.coef.data(),
+                               bw.inv_sq.data(), bw.count);
       }
     });
     acc.narrow(0, r0, rows).add_(strip.to(at::kDouble) * rowsum - at::mm(g, z).to(at::kDouble));
