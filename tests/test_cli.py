@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from gankernels.__main__ import main
-from gankernels.train.metrics import digits_coverage_kl
+from gankernels.train.data import load_data
+from gankernels.train.metrics import digits_coverage_kl, modes_and_quality
 
 TINY = [
     "--steps",
@@ -97,17 +98,25 @@ def test_sample_pt_and_npy(trained, tmp_path, capsys):
     assert "--out must end in .pt or .npy" in capsys.readouterr().err
 
 
-def test_evaluate_prints_metrics(trained, capsys):
+def test_evaluate_prints_metrics(trained, capsys, tmp_path):
     ckpt = os.path.join(trained, "checkpoint.pt")
     assert main(["evaluate", "--checkpoint", ckpt, "--n", "200"]) == 0
     text = capsys.readouterr().out
     assert "wgan-gp on ring8, step 4" in text and "modes " in text and "mmd2" in text
     assert main(["evaluate", "--checkpoint", ckpt, "--n", "200", "--data", "grid25", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    # --data changes the reference set the samples are measured against: grid25's 25 modes,
-    # of which a 4-step ring8 generator covers between none and all (hq is a percentage).
+    # --data changes the reference set the samples are measured against: grid25's 25 modes.
+    # The same 200 samples (sample's --seed defaults to evaluate's) measured directly against
+    # grid25's centres give the same modes and HQ.
     assert metrics["n_modes"] == 25
-    assert 0 <= metrics["modes"] <= metrics["n_modes"] and 0.0 <= metrics["hq"] <= 100.0, metrics
+    samples_path = str(tmp_path / "samples.pt")
+    assert main(["sample", "--checkpoint", ckpt, "--n", "200", "--out", samples_path]) == 0
+    capsys.readouterr()
+    grid = load_data("grid25", seed=0)
+    modes, hq = modes_and_quality(
+        torch.load(samples_path, weights_only=True), grid.centres, grid.std
+    )
+    assert (metrics["modes"], metrics["hq"]) == (modes, pytest.approx(hq, abs=1e-9)), metrics
     assert main(["evaluate", "--checkpoint", ckpt, "--data", "digits"]) == 2
     assert "has samples of shape [1, 8, 8]" in capsys.readouterr().err
 
