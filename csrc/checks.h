@@ -141,17 +141,23 @@ inline void check_per_sample(const at::Tensor& t, const at::Tensor& grad, const 
                     t.sizes());
 }
 
+// The upstream gradient of a scalar output (`what` says which): a float 0-dim tensor on ref's
+// device.
+inline void check_scalar_gradient(const at::Tensor& t, const at::Tensor& ref, const char* op,
+                                  const char* name, const char* ref_name, const char* what) {
+  check_floating(t, op, name);
+  check_same_device(t, ref, op, name, ref_name);
+  TORCH_CHECK_VALUE(t.dim() == 0, op, ": ", name, " must be a 0-dim tensor (", what,
+                    "), got shape ", t.sizes());
+}
+
 inline void check_norm_penalty_backward(const at::Tensor& grad_loss,
                                         const std::optional<at::Tensor>& grad_norms,
                                         const at::Tensor& grad, const at::Tensor& norms,
                                         double target, double weight, double inv_scale) {
   constexpr const char* op = "norm_penalty_backward";
   check_norm_penalty(grad, target, weight, inv_scale, op);
-  check_floating(grad_loss, op, "grad_loss");
-  check_same_device(grad_loss, grad, op, "grad_loss", "grad");
-  TORCH_CHECK_VALUE(grad_loss.dim() == 0, op,
-                    ": grad_loss must be a 0-dim tensor (the loss's gradient), got shape ",
-                    grad_loss.sizes());
+  check_scalar_gradient(grad_loss, grad, op, "grad_loss", "grad", "the loss's gradient");
   check_per_sample(norms, grad, op, "norms");
   if (grad_norms.has_value()) check_per_sample(*grad_norms, grad, op, "grad_norms");
 }
@@ -310,11 +316,7 @@ inline void check_mmd2_backward(const at::Tensor& grad, const at::Tensor& x, con
                                 at::ArrayRef<double> sigmas, bool unbiased) {
   constexpr const char* op = "mmd2_backward";
   check_mmd2(x, y, sigmas, unbiased, op);
-  check_floating(grad, op, "grad");
-  check_same_device(grad, x, op, "grad", "x");
-  TORCH_CHECK_VALUE(grad.dim() == 0, op,
-                    ": grad must be a 0-dim tensor (the gradient of the scalar MMD^2), got shape ",
-                    grad.sizes());
+  check_scalar_gradient(grad, x, op, "grad", "x", "the gradient of the scalar MMD^2");
 }
 
 }  // namespace gankernels

@@ -135,6 +135,17 @@ def check_gp_interpolate_backward(
         check_like(op, "fake", fake, "grad", grad)
 
 
+def check_scalar_gradient(
+    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, what: str
+) -> None:
+    """The upstream gradient of a scalar output (`what` says which): a float 0-dim tensor on
+    ref's device."""
+    check_tensor(op, name, t)
+    check_same_device(op, name, t, ref_name, ref)
+    if t.dim() != 0:
+        raise ValueError(f"{op}: {name} must be a 0-dim tensor ({what}), got shape {list(t.shape)}")
+
+
 def check_norm_penalty_backward(
     grad_loss: torch.Tensor,
     grad_norms: Optional[torch.Tensor],
@@ -148,13 +159,7 @@ def check_norm_penalty_backward(
     """The checks of the backward op (csrc/checks.h check_norm_penalty_backward)."""
     op = "norm_penalty_backward"
     check_norm_penalty(grad, target, weight, inv_scale, op)
-    check_tensor(op, "grad_loss", grad_loss)
-    check_same_device(op, "grad_loss", grad_loss, "grad", grad)
-    if grad_loss.dim() != 0:
-        raise ValueError(
-            f"{op}: grad_loss must be a 0-dim tensor (the loss's gradient), got shape "
-            f"{list(grad_loss.shape)}"
-        )
+    check_scalar_gradient(op, "grad_loss", grad_loss, "grad", grad, "the loss's gradient")
     _check_per_sample(op, "norms", norms, grad)
     if grad_norms is not None:
         _check_per_sample(op, "grad_norms", grad_norms, grad)
@@ -349,10 +354,4 @@ def check_mmd2_backward(
     """The checks of the backward op (csrc/checks.h check_mmd2_backward)."""
     op = "mmd2_backward"
     check_mmd2(x, y, sigmas, unbiased, op)
-    check_tensor(op, "grad", grad)
-    check_same_device(op, "grad", grad, "x", x)
-    if grad.dim() != 0:
-        raise ValueError(
-            f"{op}: grad must be a 0-dim tensor (the gradient of the scalar MMD^2), got shape "
-            f"{list(grad.shape)}"
-        )
+    check_scalar_gradient(op, "grad", grad, "x", x, "the gradient of the scalar MMD^2")
