@@ -34,7 +34,7 @@ import torch
 
 GROUP = "gankernels.variants"
 OPTIMIZERS = ("adam", "rmsprop")
-CRITIC_KINDS = ("score", "autoencoder")
+CRITIC_KINDS = ("score", "autoencoder", "features")
 # Where a variant registered with `register()` (not through an entry point) says it comes from.
 IN_PROCESS = "<registered in process>"
 
@@ -157,7 +157,8 @@ class Variant:
     name: str
     description: str
     defaults: Defaults
-    critic_kind: str = "score"  # "score": outputs [B] or [B, 1]; "autoencoder": outputs like x
+    # "score": outputs [B] or [B, 1]; "autoencoder": outputs like x; "features": outputs [B, F]
+    critic_kind: str = "score"
 
     def __init__(
         self,
@@ -223,6 +224,13 @@ class Variant:
         return new
 
     # -- training -------------------------------------------------------------------------------
+
+    def prepare_critic(self, critic: torch.nn.Module) -> torch.nn.Module:
+        """The critic this variant trains, made from the one the trainer built (SNGAN adds
+        spectral normalisation to its layers); default: unchanged. The trainer calls it once,
+        right after building the models and before the optimisers, a checkpoint's weights and
+        DDP, so what it adds is in the state dict and resumes exactly."""
+        return critic
 
     def init_state(self, device: torch.device) -> dict[str, Any]:
         """The per-run state: {"step": 0} plus whatever the variant keeps on `device`."""

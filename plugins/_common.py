@@ -39,7 +39,7 @@ def check_option(variant: str, key: str, value: Any) -> None:
     elif key in ("one_sided", "nonsaturating"):
         if not isinstance(value, bool):
             fail("a bool")
-    elif key in ("perturb", "gamma", "lambda_k", "eta"):
+    elif key in ("perturb", "gamma", "lambda_k", "eta", "rho"):
         if not is_number or value <= 0:
             fail("a finite number > 0")
     elif key == "target":
@@ -48,6 +48,13 @@ def check_option(variant: str, key: str, value: Any) -> None:
     elif key in ("a", "b", "c"):
         if not is_number:
             fail("a finite number")
+    elif key == "sigmas":
+        positive = [
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0
+            for s in (value if isinstance(value, (list, tuple)) else [None])
+        ]
+        if not positive or not all(positive):
+            fail("a non-empty list of finite numbers > 0")
 
 
 def check_variant_options(variant: Variant, defaults: Defaults, required: tuple[str, ...]) -> None:

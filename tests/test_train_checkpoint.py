@@ -101,12 +101,17 @@ def _assert_same_run(a: Trainer, b: Trainer) -> None:
         for key, value in sa[k].items():
             assert torch.equal(value, sb[k][key]), f"optimiser state {key} differs after resume"
     assert int(a.state["step"]) == int(b.state["step"])
+    for key, value in a.state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, b.state[key]), f"variant state {key} differs after resume"
 
 
-@pytest.mark.parametrize("variant", ["wgan-gp", "wgan"])
+@pytest.mark.parametrize("variant", ["wgan-gp", "wgan", "sngan", "sobolev-gan", "mmd-gan"])
 def test_resume_continues_exactly(tmp_path, variant):
     # 20 steps in one go == 10 steps, a checkpoint, and a resumed 10 (the 200 = 100 + 100,
-    # scaled down). wgan-gp draws interpolation eps from the global RNG; wgan clips weights.
+    # scaled down). wgan-gp draws interpolation eps from the global RNG; wgan clips weights;
+    # sngan keeps power-iteration vectors in its critic's buffers, sobolev-gan a multiplier in
+    # its state; mmd-gan has a features critic.
     # A constant learning rate: a linear decay is tied to the total step count (next test).
     whole = Trainer(tiny(tmp_path / "whole", variant=variant, steps=20, lr_decay="none"))
     whole.run()

@@ -121,3 +121,25 @@ def test_points_are_checked_and_described():
         Defaults(points={"points": {}})
     text = variants.get("nsgan").describe_defaults()
     assert text.endswith("on point data: lr_critic=0.001 lr_generator=0.0001"), text
+
+
+@pytest.mark.parametrize(
+    "variant, overrides, steps",
+    [
+        ("wgan-gp", {}, 2000),  # 5 critic steps per generator step
+        ("hinge", {}, 10_000),  # 1
+        ("hinge", {"n_critic": 3}, 3334),  # rounded up: the budget is spent in full
+        ("hinge", {"steps": 7}, 7),  # --steps wins
+    ],
+)
+def test_point_preset_is_a_budget_of_critic_steps(tmp_path, variant, overrides, steps):
+    kw = {"steps": None, **overrides}
+    t = _trainer(tmp_path, variant=variant, **kw)
+    assert POINTS_PRESET.critic_steps == 10_000 and POINTS_PRESET.steps is None
+    assert t.cfg.steps == steps
+
+
+def test_image_preset_is_a_number_of_generator_steps(tmp_path):
+    for variant in ("wgan-gp", "hinge"):
+        t = _trainer(tmp_path / variant, variant=variant, data="digits", steps=None)
+        assert t.cfg.steps == 2000

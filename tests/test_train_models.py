@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from gankernels.train.models import ModelSpec, build_models
+from gankernels.train.models import FEATURES, ModelSpec, build_models
 
 
 @pytest.mark.parametrize("shape, conv", [((2,), False), ((1, 8, 8), True), ((3, 5, 7), False)])
-@pytest.mark.parametrize("critic_kind", ["score", "autoencoder"])
+@pytest.mark.parametrize("critic_kind", ["score", "autoencoder", "features"])
 def test_shapes_and_no_batchnorm(shape, conv, critic_kind):
     spec = ModelSpec(shape, z_dim=4, hidden=32, depth=2, critic_kind=critic_kind, bounded=True)
     assert spec.is_conv == conv
@@ -18,7 +18,8 @@ def test_shapes_and_no_batchnorm(shape, conv, critic_kind):
     x = g(torch.randn(5, 4))
     assert x.shape == (5, *shape) and x.abs().max() <= 1  # bounded: tanh output
     out = c(x)
-    assert out.shape == ((5,) if critic_kind == "score" else x.shape)
+    expected = {"score": (5,), "autoencoder": x.shape, "features": (5, FEATURES)}[critic_kind]
+    assert out.shape == expected
     norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.InstanceNorm2d, nn.GroupNorm)
     assert not any(isinstance(m, norms) for m in c.modules())
     # per-sample independence, which a per-sample gradient penalty needs
@@ -28,7 +29,7 @@ def test_shapes_and_no_batchnorm(shape, conv, critic_kind):
 def test_spec_round_trip_and_errors():
     spec = ModelSpec((1, 8, 8), 3, 16, 2, "autoencoder")
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(ValueError, match="critic_kind must be 'score' or 'autoencoder'"):
+    with pytest.raises(ValueError, match="critic_kind must be one of"):
         build_models(ModelSpec((2,), 2, 8, 1, "patch"))
     with pytest.raises(ValueError, match="z_dim, hidden, generator_hidden and depth must be >= 1"):
         build_models(ModelSpec((2,), 0, 8, 1))

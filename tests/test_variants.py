@@ -39,8 +39,13 @@ BUILTIN = (
     "fgan-js",
     "fgan-tv",
     "began",
+    "mmd-gan",
+    "sobolev-gan",
+    "sngan",
 )
-PENALTY_VARIANTS = ("wgan-gp", "wgan-lp", "dragan", "r1")
+# The variants whose critic loss is an adversarial term plus a gradient penalty (logged apart).
+PENALTY_VARIANTS = ("wgan-gp", "wgan-lp", "dragan", "r1", "mmd-gan")
+CRITIC_KINDS = {"began": "autoencoder", "mmd-gan": "features"}
 # The CPU kernels must be there (a missing _C fails, never skips); "ref" is the plain-PyTorch path.
 IMPLS = ("ref", "cpu")
 CPU = torch.device("cpu")
@@ -55,14 +60,13 @@ def fresh_registry():
 
 
 def models(variant: Variant, seed: int = 0) -> tuple[nn.Module, nn.Module]:
-    """A small 2-D MLP generator and critic (an autoencoder critic for BEGAN)."""
+    """A small 2-D MLP generator and critic (an autoencoder critic for BEGAN, 4 features for
+    MMD-GAN), the critic as the variant prepares it (spectral normalisation for SNGAN)."""
     torch.manual_seed(seed)
     generator = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
-    if variant.critic_kind == "autoencoder":
-        critic = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
-    else:
-        critic = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
-    return generator, critic
+    outputs = {"autoencoder": 2, "features": 4, "score": 1}[variant.critic_kind]
+    critic = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, outputs))
+    return generator, variant.prepare_critic(critic)
 
 
 def batch(seed: int = 1, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,7 +119,7 @@ def test_builtin_variants_are_registered_through_entry_points():
         assert eps[name].value.startswith("gankernels_plugins."), eps[name].value
         assert variants.distribution_of(name) == "gankernels"
         assert v.description and "\n" not in v.description
-        assert v.critic_kind == ("autoencoder" if name == "began" else "score")
+        assert v.critic_kind == CRITIC_KINDS.get(name, "score")
     assert variants.failed() == [], variants.failed()
 
 
@@ -166,6 +170,28 @@ def test_defaults_follow_docs_math_section_5():
         )
     began = variants.get("began").defaults.options
     assert (began["gamma"], began["lambda_k"], began["eta"]) == (0.5, 0.001, 1.0)
+    for name in ("mmd-gan", "sobolev-gan"):
+        d = variants.get(name).defaults
+        assert (d.n_critic, d.optimizer, d.lr_critic, d.lr_generator, d.betas) == (
+            5,
+            "adam",
+            1e-4,
+            1e-4,
+            (0.5, 0.9),
+        ), name
+        assert d.clip_value is None
+    mmd = variants.get("mmd-gan").defaults
+    assert mmd.penalty_weight == 1.0 and tuple(mmd.options["sigmas"]) == (1, 2, 4, 8, 16)
+    sobolev = variants.get("sobolev-gan").defaults
+    assert sobolev.penalty_weight is None and sobolev.options["rho"] == 1e-5
+    sngan = variants.get("sngan").defaults
+    assert (sngan.n_critic, sngan.lr_critic, sngan.lr_generator, sngan.betas) == (
+        5,
+        2e-4,
+        2e-4,
+        (0.0, 0.9),
+    )
+    assert sngan.penalty_weight is None and sngan.clip_value is None
 
 
 # --- one step of every variant ---------------------------------------------------------------
@@ -195,6 +221,9 @@ def test_one_critic_and_one_generator_step(name, impl):
         assert "grad_norm" in logs and "penalty" in logs
         assert logs["grad_norm"] > 0
         assert torch.allclose(logs["adversarial"] + logs["penalty"], logs["loss"])
+    elif name == "sobolev-gan":
+        # The constraint's gradient norms are logged; it has no separate penalty term.
+        assert logs["grad_norm"] > 0 and "penalty" not in logs
     else:
         assert "grad_norm" not in logs and "penalty" not in logs
 

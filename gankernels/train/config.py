@@ -53,18 +53,34 @@ VARIANT_FIELDS = (
 
 @dataclass(frozen=True)
 class Preset:
-    """The trainer's defaults for one kind of data (tuned for a 2-core CPU, see README)."""
+    """The trainer's defaults for one kind of data (tuned for a 2-core CPU, see README).
 
-    steps: int
+    The run's length is either `steps` generator steps, or a budget of `critic_steps` critic
+    steps: critic_steps / n_critic generator steps, so a variant with one critic step per
+    generator step takes five times the generator steps of one with five, in about the same
+    time (the critic steps cost most of it)."""
+
     batch_size: int
     z_dim: int
     hidden: int  # the critic's width (and the generator's, unless generator_hidden is set)
     depth: int
     generator_hidden: Optional[int] = None
+    steps: Optional[int] = None
+    critic_steps: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if (self.steps is None) == (self.critic_steps is None):
+            raise ValueError("a Preset sets exactly one of steps and critic_steps")
+
+    def generator_steps(self, n_critic: int) -> int:
+        """The default number of generator steps for a variant with `n_critic`."""
+        if self.steps is not None:
+            return self.steps
+        return max(1, -(-self.critic_steps // n_critic))
 
 
 POINTS_PRESET = Preset(
-    steps=2000, batch_size=256, z_dim=2, hidden=128, depth=3, generator_hidden=256
+    critic_steps=10_000, batch_size=256, z_dim=2, hidden=128, depth=3, generator_hidden=256
 )
 IMAGES_PRESET = Preset(steps=2000, batch_size=64, z_dim=32, hidden=256, depth=2)
 
@@ -234,14 +250,17 @@ def apply_preset(
     steps_given: bool,
 ) -> None:
     """Fill the model size, steps, batch size and intervals `cfg` leaves at None from the
-    data's preset (`steps`: the checkpoint's, when resuming without `steps_given`)."""
+    data's preset (`steps`: the checkpoint's, when resuming without `steps_given`; otherwise
+    the preset's for `cfg.n_critic`, which `configure_variant` has set)."""
     preset = default_preset(dataset)
     if cfg.generator_hidden is None:
         # --hidden alone sizes both models; neither given: the preset's widths.
         cfg.generator_hidden = cfg.hidden or preset.generator_hidden or preset.hidden
-    for name in ("steps", "batch_size", "z_dim", "hidden", "depth"):
+    for name in ("batch_size", "z_dim", "hidden", "depth"):
         if getattr(cfg, name) is None:
             setattr(cfg, name, getattr(preset, name))
+    if cfg.steps is None:
+        cfg.steps = preset.generator_steps(cfg.n_critic)
     if saved is not None and not steps_given:
         # --resume without --steps finishes the run the checkpoint was started for.
         cfg.steps = saved["config"]["steps"]

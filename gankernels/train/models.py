@@ -5,10 +5,11 @@ Images (N x C x H x W with H, W divisible by 4): a two-layer transposed-conv gen
 two-layer strided-conv critic with LeakyReLU; other image sizes fall back to MLPs on the
 flattened pixels. No critic has BatchNorm: a per-sample gradient penalty is meaningless when a
 sample's output depends on the rest of the batch (WGAN-GP section 4). An "autoencoder" critic
-(BEGAN) maps x to a reconstruction of x's shape. The generator may be wider than the critic
-(`generator_hidden`): on the toy sets its width limits how tight the modes get, while a wider
-critic costs more (five penalised steps per generator step) and gains nothing (see
-`gankernels.train.config.default_preset`).
+(BEGAN) maps x to a reconstruction of x's shape; a "features" critic (MMD-GAN) maps x to
+`FEATURES` numbers, the embedding in which the kernel two-sample statistic is taken. The
+generator may be wider than the critic (`generator_hidden`): on the toy sets its width limits
+how tight the modes get, while a wider critic costs more (five penalised steps per generator
+step) and gains nothing (see `gankernels.train.config.default_preset`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
+
+CRITIC_KINDS = ("score", "autoencoder", "features")
+# The width of a "features" critic's output: MMD GAN's (Binkowski et al. 2018) critics end in
+# 16 features for their image models, and 16 is ample for the 2-D toy sets.
+FEATURES = 16
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,27 @@ class MLPGenerator(nn.Module):
         return self.net(z).reshape(z.shape[0], *self.sample_shape)
 
 
+def _critic_outputs(spec: ModelSpec) -> int:
+    return FEATURES if spec.critic_kind == "features" else 1
+
+
+def _as_scores(out: torch.Tensor, outputs: int) -> torch.Tensor:
+    """[B, 1] -> [B] for a score critic; a features critic keeps [B, FEATURES]."""
+    return out.squeeze(1) if outputs == 1 else out
+
+
 class MLPCritic(nn.Module):
-    """x [B, *sample_shape] -> score [B] through `depth` hidden ReLU layers (no normalisation)."""
+    """x [B, *sample_shape] -> score [B] (features [B, FEATURES] for a "features" critic)
+    through `depth` hidden ReLU layers (no normalisation)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         d = math.prod(spec.sample_shape)
-        self.net = nn.Sequential(*_mlp([d] + [spec.hidden] * spec.depth + [1], nn.ReLU))
+        self.outputs = _critic_outputs(spec)
+        self.net = nn.Sequential(*_mlp([d] + [spec.hidden] * spec.depth + [self.outputs], nn.ReLU))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(x.shape[0], -1)).squeeze(1)
+        return _as_scores(self.net(x.reshape(x.shape[0], -1)), self.outputs)
 
 
 class ConvGenerator(nn.Module):
@@ -115,23 +132,25 @@ class ConvGenerator(nn.Module):
 
 
 class ConvCritic(nn.Module):
-    """[C, H, W] -> Conv x2 (stride 2, LeakyReLU 0.2, no normalisation) -> Linear -> score [B]."""
+    """[C, H, W] -> Conv x2 (stride 2, LeakyReLU 0.2, no normalisation) -> Linear -> score [B]
+    (features [B, FEATURES] for a "features" critic)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         c, h, w = spec.sample_shape
         width = max(spec.hidden // 4, 16)
+        self.outputs = _critic_outputs(spec)
         self.net = nn.Sequential(
             nn.Conv2d(c, width, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(2 * width * (h // 4) * (w // 4), 1),
+            nn.Linear(2 * width * (h // 4) * (w // 4), self.outputs),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+        return _as_scores(self.net(x), self.outputs)
 
 
 class AutoencoderCritic(nn.Module):
@@ -153,8 +172,8 @@ class AutoencoderCritic(nn.Module):
 
 def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     """(generator, critic) for `spec`."""
-    if spec.critic_kind not in ("score", "autoencoder"):
-        raise ValueError(f"critic_kind must be 'score' or 'autoencoder', got {spec.critic_kind!r}")
+    if spec.critic_kind not in CRITIC_KINDS:
+        raise ValueError(f"critic_kind must be one of {CRITIC_KINDS}, got {spec.critic_kind!r}")
     if spec.z_dim < 1 or spec.hidden < 1 or spec.depth < 1 or spec.generator_width < 1:
         raise ValueError(
             f"z_dim, hidden, generator_hidden and depth must be >= 1, got {spec.z_dim}, "

@@ -165,8 +165,9 @@ class Trainer:
         cfg, saved = self._resolve_config()
         self.cfg = cfg
         self.dataset = load_data(cfg.data, seed=cfg.seed)
-        apply_preset(cfg, self.dataset, saved, steps_given=self.config.steps is not None)
+        # The variant first: the preset's number of steps depends on its n_critic.
         self.variant = configure_variant(cfg, self._explicit_variant, self.dataset)
+        apply_preset(cfg, self.dataset, saved, steps_given=self.config.steps is not None)
         # None defers to GANKERNELS_IMPL (else auto), as every public function does.
         self.impl = cfg.impl
         self.impl_label = cfg.impl or os.environ.get("GANKERNELS_IMPL", "auto")
@@ -188,6 +189,7 @@ class Trainer:
         # Same initial parameters on every rank (DDP also broadcasts rank 0's at wrap time).
         torch.manual_seed(cfg.seed)
         generator, critic = build_models(self.spec)
+        critic = self.variant.prepare_critic(critic)
         self.generator = generator.to(self.device)
         self.critic = critic.to(self.device)
         # The moving average of the generator's weights, updated after each generator step by
