@@ -5,12 +5,13 @@
     L_G = E[sp(-v_g)]   (non-saturating)
 
 Defaults (docs/math.md section 5): lambda = 10, perturbation 0.5 std, Adam 1e-4, betas (0.5, 0.9),
-one critic step per generator step.
+one critic step per generator step; on point data two time-scale rates, critic 1e-3 and
+generator 1e-4 (`_common.TTUR_POINTS`).
 """
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
+from ._common import TTUR_POINTS, AdversarialVariant
 
 dragan = AdversarialVariant(
     "dragan",
@@ -23,6 +24,7 @@ dragan = AdversarialVariant(
         betas=(0.5, 0.9),
         penalty_weight=10.0,
         options={"target": 1.0, "perturb": 0.5},
+        points=TTUR_POINTS,
     ),
     kind="nonsaturating",
     penalty="dragan",

@@ -20,16 +20,11 @@ one thread of a shared 2-core CPU, 2026-11-23; metrics of docs/math.md section 7
     1e-3        1e-4           1          8/8     62.0     29
 
 (betas (0, 0.99) also collapsed: 0/8.) TTUR reaches all 8 modes at a third of the cost of five
-critic steps. gan (minimax) keeps DCGAN's values: it was not tuned.
+critic steps. Both variants now take these rates on point data (`_common.TTUR_POINTS`, whose
+table has the runs at the point preset's present budget of 10,000 critic steps).
 """
 
-from gankernels.variants import Defaults
-
-from ._common import AdversarialVariant
-
-DCGAN_DEFAULTS = Defaults(
-    n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)
-)
+from ._common import DCGAN_DEFAULTS, AdversarialVariant
 
 gan = AdversarialVariant(
     "gan",
@@ -41,13 +36,6 @@ gan = AdversarialVariant(
 nsgan = AdversarialVariant(
     "nsgan",
     "non-saturating GAN (Goodfellow 2014, DCGAN): BCE critic, generator minimises -log D(G(z))",
-    Defaults(
-        n_critic=1,
-        optimizer="adam",
-        lr_critic=2e-4,
-        lr_generator=2e-4,
-        betas=(0.5, 0.999),
-        points={"lr_critic": 1e-3, "lr_generator": 1e-4},
-    ),
+    DCGAN_DEFAULTS,
     kind="nonsaturating",
 )

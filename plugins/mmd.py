@@ -11,7 +11,7 @@ generated batches in that embedding, under the Gaussian kernel mixture of ganker
 Why this recipe and not MMD-GAN's own (Li et al. 2017): Li et al. keep the embedding injective
 with an autoencoder (a decoder and two reconstruction terms in the critic loss) and bounded with
 weight clipping; Binkowski et al. show that a gradient penalty on the witness function replaces
-both, and that the resulting critic may be smaller. It is one more network fewer, and the
+both, and that the resulting critic may be smaller. It needs no decoder, and the
 penalty is gankernels.gradient_penalty (the fused interpolation and norm_penalty) applied to f.
 Binkowski et al. prefer a rational-quadratic kernel mixture; this variant keeps the Gaussian
 mixture with Li et al.'s bandwidths, which is what the fused mmd2 op computes.

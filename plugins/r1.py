@@ -6,12 +6,13 @@ Lazy regularisation (StyleGAN2): with option lazy_interval = k the penalty runs 
 steps with state["step"] % k == 0 (state["step"] counts the critic steps taken before this one),
 with gamma multiplied by k so that its average strength per step is unchanged; k = 1 applies
 it every step. Defaults: gamma = 10, k = 16 (StyleGAN2's), Adam 2e-4 with StyleGAN's
-betas (0, 0.99), one critic step per generator step.
+betas (0, 0.99), one critic step per generator step; on point data two time-scale rates, critic
+1e-3 and generator 1e-4 (`_common.TTUR_POINTS`).
 """
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
+from ._common import TTUR_POINTS, AdversarialVariant
 
 r1 = AdversarialVariant(
     "r1",
@@ -25,6 +26,7 @@ r1 = AdversarialVariant(
         betas=(0.0, 0.99),
         penalty_weight=10.0,
         options={"lazy_interval": 16},
+        points=TTUR_POINTS,
     ),
     kind="nonsaturating",
     penalty="r1",

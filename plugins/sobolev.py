@@ -14,8 +14,22 @@ and half) and gankernels.input_gradient_penalty with target 0 (the norm_penalty 
 backward). lambda and the last step's Omega - 1 live on the device in the variant state: no host
 synchronisation per step.
 
-Defaults: WGAN-GP's Adam 1e-4, betas (0.5, 0.9) and 5 critic steps per generator step; rho as
-measured in the table below.
+Defaults: WGAN-GP's Adam 1e-4, betas (0.5, 0.9) and 5 critic steps per generator step, and
+rho = 1e-5; on point data Adam 1e-3 for both networks (`Defaults.points`). Measured with the
+trainer's point preset (10,000 critic steps, so 2,000 generator steps; generator 256 wide,
+critic 128, batch 256, linear lr decay), one thread of a shared 2-core CPU, 2026-12-01; metrics
+of docs/math.md section 7 on 2,500 samples:
+
+    data     lr (both)   seed   modes    HQ %    train s
+    ring8    1e-4        0       8/8     41.2     80
+    ring8    1e-3        0       8/8     92.7     80
+    ring8    1e-3        1       8/8     92.6     85
+    ring8    1e-3        2       8/8     93.3     87
+    grid25   1e-3        0      25/25    68.0     76
+
+With rho = 1e-5 the multiplier moves by 1e-5 (Omega - 1) per step, so the constraint binds only
+once Omega has grown well past 1; a larger rho binds it sooner, but too large a one makes
+Omega swing around 1 (docs/math.md section 3). Other values of rho were not tried in training.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ class SobolevGAN(Variant):
                 lr_generator=1e-4,
                 betas=(0.5, 0.9),
                 options={"rho": 1e-5},
+                points={"lr_critic": 1e-3, "lr_generator": 1e-3},
             ),
         )
 

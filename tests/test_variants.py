@@ -152,6 +152,8 @@ def test_defaults_follow_docs_math_section_5():
     assert dragan.options["perturb"] == 0.5
     r1 = variants.get("r1").defaults
     assert (r1.n_critic, r1.penalty_weight, r1.options["lazy_interval"]) == (1, 10.0, 16)
+    for d in (dragan, r1):
+        assert d.points == {"lr_critic": 1e-3, "lr_generator": 1e-4}
     for name in ("gan", "nsgan", "lsgan", "hinge", "ragan") + tuple(
         n for n in BUILTIN if n.startswith("fgan-")
     ):
@@ -164,10 +166,9 @@ def test_defaults_follow_docs_math_section_5():
             (0.5, 0.999),
         ), name
         assert d.penalty_weight is None and d.clip_value is None, name
-        # nsgan's two time-scale rates on the toy sets (plugins/gan.py); the others have none
-        assert d.points == ({"lr_critic": 1e-3, "lr_generator": 1e-4} if name == "nsgan" else {}), (
-            name
-        )
+        # two time-scale rates on the toy sets (plugins/_common.py); the f-GANs have none
+        ttur = {"lr_critic": 1e-3, "lr_generator": 1e-4}
+        assert d.points == ({} if name.startswith("fgan-") else ttur), name
     began = variants.get("began").defaults.options
     assert (began["gamma"], began["lambda_k"], began["eta"]) == (0.5, 0.001, 1.0)
     for name in ("mmd-gan", "sobolev-gan"):
@@ -184,6 +185,7 @@ def test_defaults_follow_docs_math_section_5():
     assert mmd.penalty_weight == 1.0 and tuple(mmd.options["sigmas"]) == (1, 2, 4, 8, 16)
     sobolev = variants.get("sobolev-gan").defaults
     assert sobolev.penalty_weight is None and sobolev.options["rho"] == 1e-5
+    assert sobolev.points == {"lr_critic": 1e-3, "lr_generator": 1e-3}
     sngan = variants.get("sngan").defaults
     assert (sngan.n_critic, sngan.lr_critic, sngan.lr_generator, sngan.betas) == (
         5,
@@ -192,6 +194,7 @@ def test_defaults_follow_docs_math_section_5():
         (0.0, 0.9),
     )
     assert sngan.penalty_weight is None and sngan.clip_value is None
+    assert sngan.points == {"lr_critic": 1e-3, "lr_generator": 1e-3}
 
 
 # --- one step of every variant ---------------------------------------------------------------
