@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,10 @@ COMPILED_OPS = (
     "adversarial_loss_backward",
     "clip_",
     "ema_",
+    "mmd2",
+    "mmd2_backward",
 )
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -172,3 +177,28 @@ def test_an_unbuilt_source_tree_says_what_happened(tmp_path):
         assert f"This is the source tree at {repo}" in text, text
         assert "pip install --no-build-isolation -e ." in text, text
         assert "Rebuild with" not in text, text
+
+
+def test_cpu_clone_wrappers_inline_the_loops_they_call():
+    """A GK_CLONES function (csrc/cpu/partition.h) is compiled once per target, AVX2 and default.
+    A function it calls that is not inlined exists once, compiled for the default target, and
+    the AVX2 clone would run that SSE code: CPU mmd2 did, at a quarter of its speed. So the
+    wrappers whose body is one call must have no out-of-line instance of the callee in _C."""
+    nm = shutil.which("nm")
+    assert nm, "binutils' nm is needed to list _C's symbols"
+    callees = set()
+    for name in sorted(os.listdir(os.path.join(ROOT, "csrc", "cpu"))):
+        with open(os.path.join(ROOT, "csrc", "cpu", name)) as f:
+            source = f.read()
+        # GK_CLONES <signature> { [return] callee[<...>](...); }
+        for match in re.finditer(r"GK_CLONES[^{;]*\{\s*(?:return\s+)?(\w+)(?:<[^>(]*>)?\(", source):
+            callees.add(match.group(1))
+    assert {"row_tile_sum", "strip_row_weights", "add_row_tile_gradient"} <= callees, callees
+    library = gankernels._C.__file__
+    symbols = subprocess.run([nm, "-C", library], capture_output=True, text=True, check=True).stdout
+    out_of_line = [
+        line
+        for line in symbols.splitlines()
+        if "[clone" not in line and any(re.search(rf"::{callee}(<|\()", line) for callee in callees)
+    ]
+    assert not out_of_line, "\n".join(out_of_line)

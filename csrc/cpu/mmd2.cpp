@@ -93,8 +93,8 @@ using Tile = T[kRows][kCols];
 // whole row of columns per vector step. (Register blocks written with 64-byte GCC vector types
 // were 12x slower in the AVX2 and default clones, which pass such vectors through memory.)
 template <typename T>
-inline void tile_distances(const T* __restrict a, const T* __restrict cols, int64_t pad, int64_t j0,
-                           int64_t D, Tile<T>& d2) {
+C10_ALWAYS_INLINE void tile_distances(const T* __restrict a, const T* __restrict cols, int64_t pad,
+                                      int64_t j0, int64_t D, Tile<T>& d2) {
   for (int r = 0; r < kRows; ++r) {
     for (int c = 0; c < kCols; ++c) d2[r][c] = 0;
   }
@@ -112,7 +112,8 @@ inline void tile_distances(const T* __restrict a, const T* __restrict cols, int6
 
 // k[r][c] = sum_s weight_s exp(coef_s d2[r][c]), in place.
 template <typename T>
-inline void tile_kernel(Tile<T>& d2, int rows, const T* coef, const T* weight, int count) {
+C10_ALWAYS_INLINE void tile_kernel(Tile<T>& d2, int rows, const T* coef, const T* weight,
+                                   int count) {
   for (int r = 0; r < rows; ++r) {
     T k[kCols] = {};
     for (int s = 0; s < count; ++s) {
@@ -123,9 +124,12 @@ inline void tile_kernel(Tile<T>& d2, int rows, const T* coef, const T* weight, i
 }
 
 // sum_j k(a_i, b_j) over the rows i of one row tile, and the columns j > i only when `upper`.
+// Always inlined, as are the other loops the GK_CLONES wrappers below call: an out-of-line
+// instance is compiled for the default target only, and the wrappers' AVX2 clones would call
+// that SSE code (tests/test_build.py checks that no such instance is left in _C).
 template <typename T>
-double row_tile_sum(const Batch& A, const Batch& B, int64_t r0, bool upper,
-                    const Bandwidths<T>& bw) {
+C10_ALWAYS_INLINE double row_tile_sum(const Batch& A, const Batch& B, int64_t r0, bool upper,
+                                      const Bandwidths<T>& bw) {
   const int rows = static_cast<int>(std::min<int64_t>(kRows, A.n - r0));
   const T* a = A.rows.const_data_ptr<T>() + r0 * A.D;
   const T* cols = B.cols.const_data_ptr<T>();
@@ -197,8 +201,9 @@ double pair_sum(const Batch& A, const Batch& B, bool same, bool diagonal, const 
 // backward's G; w_s = 1: the kernel values), and returns their float64 sum; column `skip` (the
 // row itself, against its own batch) gets 0.
 template <typename T>
-double strip_row_weights(T* __restrict row, T na, const T* __restrict nz, int64_t n, int64_t skip,
-                         T weight, const T* coef, const T* w, int count) {
+C10_ALWAYS_INLINE double strip_row_weights(T* __restrict row, T na, const T* __restrict nz,
+                                           int64_t n, int64_t skip, T weight, const T* coef,
+                                           const T* w, int count) {
   double total = 0;
   for (int64_t j0 = 0; j0 < n; j0 += kCols) {
     const int m = static_cast<int>(std::min<int64_t>(kCols, n - j0));
@@ -312,8 +317,9 @@ Tensor mmd2_cpu(const Tensor& x, const Tensor& y, at::ArrayRef<double> sigmas, b
 // taken in T over at most kCols pairs, then added to the float64 accumulator: the gradient is
 // a difference of such sums, which float32 accumulated over a whole batch would not hold.
 template <typename T>
-void add_row_tile_gradient(const Batch& A, const Batch& B, int64_t r0, bool same, T weight,
-                           const Bandwidths<T>& bw, double* __restrict acc) {
+C10_ALWAYS_INLINE void add_row_tile_gradient(const Batch& A, const Batch& B, int64_t r0, bool same,
+                                             T weight, const Bandwidths<T>& bw,
+                                             double* __restrict acc) {
   const int rows = static_cast<int>(std::min<int64_t>(kRows, A.n - r0));
   const int64_t D = A.D;
   const T* a = A.rows.const_data_ptr<T>() + r0 * D;
