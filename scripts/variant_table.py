@@ -159,8 +159,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     steps = args.steps if args.steps else "the preset's"
     seeds = ", ".join(map(str, args.seeds))
     goals = "; ".join(f"{d} {GOALS[d][0]} modes and {GOALS[d][1]:g} % HQ" for d in args.data)
+    seeds = ("Seeds " if len(args.seeds) > 1 else "Seed ") + seeds
     header = (
-        f"Seeds {seeds}, {steps} generator steps per run, {device}, torch {torch.__version__}, "
+        f"{seeds}, {steps} generator steps per run, {device}, torch {torch.__version__}, "
         f"{datetime.date.today().isoformat()}; metrics of docs/math.md section 7 on 2,500 "
         f"samples. Goal: the minimum over the seeds reaches {goals}."
     )

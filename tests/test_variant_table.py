@@ -53,4 +53,4 @@ def test_check_writes_the_table_and_fails_a_missed_goal(tmp_path):
     assert checked.returncode == 1, checked.stderr  # 3 steps find no modes
     assert "goal missed: hinge on ring8" in checked.stderr
     text = out.read_text()  # written before the check
-    assert "| hinge | ring8 | 0/8 / 0/8 |" in text and "Seeds 0, 3 generator steps" in text
+    assert "| hinge | ring8 | 0/8 / 0/8 |" in text and "Seed 0, 3 generator steps" in text
