@@ -30,11 +30,10 @@ from typing import Any, Callable, Sequence
 import torch
 
 import gankernels
+from gankernels.ops.mmd2 import DEFAULT_SIGMAS
 from gankernels.variants import Defaults, Variant
 
 from ._common import check_variant_options, generate_detached
-
-DEFAULT_SIGMAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def rbf_mixture(a: torch.Tensor, b: torch.Tensor, sigmas: Sequence[float]) -> torch.Tensor:

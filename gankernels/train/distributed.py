@@ -60,9 +60,14 @@ def init_dist(d: Dist, device: torch.device) -> None:
         raise RuntimeError("the torch.distributed group does not match RANK / WORLD_SIZE")
 
 
-def close_dist(d: Dist) -> None:
-    """Destroy the process group if this trainer created it."""
+def close_dist(d: Dist, wait_for_peers: bool = True) -> None:
+    """Destroy the process group if this trainer created it; with `wait_for_peers`, after a
+    barrier, so that no rank tears gloo down while another still has work in flight (a rank
+    that exited first was seen to abort its peer: "terminate called without an active
+    exception"). A failing run passes False: its peers may be gone."""
     if d.owned and dist.is_initialized():
+        if wait_for_peers and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
         d.owned = False
 

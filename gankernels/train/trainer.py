@@ -502,8 +502,8 @@ class Trainer:
             "metrics": metrics,
         }
 
-    def close(self) -> None:
-        close_dist(self.d)
+    def close(self, wait_for_peers: bool = True) -> None:
+        close_dist(self.d, wait_for_peers)
 
 
 def _same_width(spec: ModelSpec) -> ModelSpec:
@@ -516,6 +516,9 @@ def train(config: TrainConfig, variant: Optional[variant_registry.Variant] = Non
     notebooks). Raises TrainingDiverged when a loss becomes NaN / Inf."""
     trainer = Trainer(config, variant)
     try:
-        return trainer.run()
-    finally:
-        trainer.close()
+        result = trainer.run()
+    except BaseException:
+        trainer.close(wait_for_peers=False)
+        raise
+    trainer.close()
+    return result
