@@ -32,6 +32,7 @@ __all__ = [
     "ema_",
     "mmd2",
     "mmd2_backward",
+    "rbf_mixture",
     "vjp",
 ]
 
@@ -388,9 +389,13 @@ def ema_(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], decay: 
 # --- 8. maximum mean discrepancy ---------------------------------------------------------------
 
 
-def _rbf_mixture(a: torch.Tensor, b: torch.Tensor, sigmas: Sequence[float], same: bool):
-    """sum_s exp(-||a_i - b_j||^2 / (2 s^2)) for every pair (i, j), from float64 rows. For a
-    batch against itself (`same`) the diagonal distance is exactly 0."""
+def rbf_mixture(
+    a: torch.Tensor, b: torch.Tensor, sigmas: Sequence[float], same: bool = False
+) -> torch.Tensor:
+    """sum_s exp(-||a_i - b_j||^2 / (2 s^2)) for every pair (i, j), the distances from inner
+    products (differentiable to any order). For a batch against itself (`same`) the diagonal
+    distance is exactly 0. mmd2 below calls it on float64 rows; the mmd-gan variant on its
+    critic's features, for the witness function."""
     d2 = a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2 * (a @ b.T)
     d2 = d2.clamp_min(0)
     if same:
@@ -411,8 +416,8 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float], unbiased: bo
     """
     a, b = x.double(), y.double()
     n, m = a.shape[0], b.shape[0]
-    kxx, kyy = _rbf_mixture(a, a, sigmas, True), _rbf_mixture(b, b, sigmas, True)
-    kxy = _rbf_mixture(a, b, sigmas, False)
+    kxx, kyy = rbf_mixture(a, a, sigmas, True), rbf_mixture(b, b, sigmas, True)
+    kxy = rbf_mixture(a, b, sigmas)
     if unbiased:
         diagonal = float(len(sigmas))  # k(a, a)
         sxx = (kxx.sum() - n * diagonal) / (n * (n - 1))

@@ -47,6 +47,12 @@ PENALTIES = ("gp", "dragan", "r1")
 # with it and keep their papers' rates.
 TTUR_POINTS = {"lr_critic": 1e-3, "lr_generator": 1e-4}
 
+# WGAN-GP's optimiser settings and schedule (Gulrajani et al. 2017), which the variants built on
+# a gradient constraint (wgan-gp, wgan-lp, sobolev-gan, mmd-gan) share.
+GP_SCHEDULE = dict(
+    n_critic=5, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4, betas=(0.5, 0.9)
+)
+
 # DCGAN's settings (Radford et al. 2016), the papers' defaults of the variants with one critic
 # step per generator step, with TTUR on point data.
 DCGAN_DEFAULTS = Defaults(
@@ -99,6 +105,17 @@ def check_option(variant: str, key: str, value: Any) -> None:
             fail("a non-empty list of finite numbers > 0")
 
 
+def check_no_penalty_weight(
+    variant: Variant, defaults: Defaults, why: str = "has no gradient penalty"
+) -> None:
+    """Raise ValueError when a variant without a penalty weight is given one."""
+    if defaults.penalty_weight is not None:
+        raise ValueError(
+            f"variant {variant.name!r} {why}: penalty_weight must be None, "
+            f"got {defaults.penalty_weight!r}"
+        )
+
+
 def check_variant_options(variant: Variant, defaults: Defaults, required: tuple[str, ...]) -> None:
     missing = [k for k in required if k not in defaults.options]
     if missing:
@@ -107,11 +124,17 @@ def check_variant_options(variant: Variant, defaults: Defaults, required: tuple[
         check_option(variant.name, key, value)
 
 
-def scores(critic: Callable, x: torch.Tensor, variant: str) -> torch.Tensor:
-    """critic(x) as one score per sample; a tuple output's first element is the score."""
+def critic_output(critic: Callable, x: torch.Tensor) -> Any:
+    """critic(x); of a tuple or list output, its first element (the callers check the rest)."""
     out = critic(x)
     if isinstance(out, (tuple, list)) and out:
         out = out[0]
+    return out
+
+
+def scores(critic: Callable, x: torch.Tensor, variant: str) -> torch.Tensor:
+    """critic(x) as one score per sample; a tuple output's first element is the score."""
+    out = critic_output(critic, x)
     if not isinstance(out, torch.Tensor):
         raise TypeError(
             f"variant {variant!r}: the critic must return a tensor of scores, "
@@ -189,11 +212,8 @@ class AdversarialVariant(Variant):
                 f"variant {self.name!r} has a {self.penalty} penalty: "
                 f"penalty_weight must be a number >= 0, got None"
             )
-        if self.penalty is None and defaults.penalty_weight is not None:
-            raise ValueError(
-                f"variant {self.name!r} has no gradient penalty: penalty_weight "
-                f"must be None, got {defaults.penalty_weight!r}"
-            )
+        if self.penalty is None:
+            check_no_penalty_weight(self, defaults)
 
     def _loss_params(self, keys: tuple[str, ...]) -> dict[str, Any]:
         return {k: self.defaults.options[k] for k in keys}

@@ -19,7 +19,12 @@ import torch
 
 from gankernels.variants import Defaults, Variant
 
-from ._common import check_variant_options, generate_detached
+from ._common import (
+    check_no_penalty_weight,
+    check_variant_options,
+    critic_output,
+    generate_detached,
+)
 
 
 class BEGAN(Variant):
@@ -43,11 +48,7 @@ class BEGAN(Variant):
 
     def check_defaults(self, defaults: Defaults) -> None:
         check_variant_options(self, defaults, ("gamma", "lambda_k", "eta"))
-        if defaults.penalty_weight is not None:
-            raise ValueError(
-                f"variant {self.name!r} has no gradient penalty: penalty_weight "
-                f"must be None, got {defaults.penalty_weight!r}"
-            )
+        check_no_penalty_weight(self, defaults)
 
     def init_state(self, device: torch.device) -> dict[str, Any]:
         zero = torch.zeros((), dtype=torch.float32, device=device)
@@ -55,9 +56,7 @@ class BEGAN(Variant):
 
     def reconstruction_loss(self, critic: Callable, x: torch.Tensor) -> torch.Tensor:
         """L(x)_i = mean_j |x_ij - D(x)_ij|^eta, one value per sample."""
-        out = critic(x)
-        if isinstance(out, (tuple, list)) and out:
-            out = out[0]
+        out = critic_output(critic, x)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(

@@ -17,7 +17,8 @@ Binkowski et al. prefer a rational-quadratic kernel mixture; this variant keeps 
 mixture with Li et al.'s bandwidths, which is what the fused mmd2 op computes.
 
 The witness is evaluated on B interpolates against the two batches of B: B x 2B kernel values
-in eager PyTorch (differentiated twice by the penalty), small next to the critic.
+from gankernels.reference.rbf_mixture (eager PyTorch, differentiated twice by the penalty; the
+distances from inner products, whose cancellation is far below the smallest bandwidth's scale).
 
 Defaults: lambda = 1 (Binkowski et al.), Adam 1e-4, betas (0.5, 0.9), 5 critic steps per
 generator step (their WGAN-GP-derived schedule).
@@ -25,24 +26,16 @@ generator step (their WGAN-GP-derived schedule).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 
 import gankernels
 from gankernels.ops.mmd2 import DEFAULT_SIGMAS
+from gankernels.reference import rbf_mixture
 from gankernels.variants import Defaults, Variant
 
-from ._common import check_variant_options, generate_detached
-
-
-def rbf_mixture(a: torch.Tensor, b: torch.Tensor, sigmas: Sequence[float]) -> torch.Tensor:
-    """[k(a_i, b_j)] for every pair. The distances come from inner products (one GEMM, where
-    differences would cost B x B' x F elementwise work in the double backward); what they lose
-    to cancellation is far below the smallest bandwidth's scale."""
-    d2 = a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2 * (a @ b.T)
-    d2 = d2.clamp_min(0)
-    return sum(torch.exp(d2 * (-0.5 / (s * s))) for s in sigmas)
+from ._common import GP_SCHEDULE, check_variant_options, critic_output, generate_detached
 
 
 class MMDGAN(Variant):
@@ -54,11 +47,7 @@ class MMDGAN(Variant):
             "mmd-gan",
             "MMD GAN (Binkowski 2018): MMD^2 of critic features, gradient penalty on the witness",
             Defaults(
-                n_critic=5,
-                optimizer="adam",
-                lr_critic=1e-4,
-                lr_generator=1e-4,
-                betas=(0.5, 0.9),
+                **GP_SCHEDULE,
                 penalty_weight=1.0,
                 options={"sigmas": DEFAULT_SIGMAS},
             ),
@@ -75,9 +64,7 @@ class MMDGAN(Variant):
 
     def features(self, critic: Callable, x: torch.Tensor) -> torch.Tensor:
         """h(x) as [B, F]."""
-        out = critic(x)
-        if isinstance(out, (tuple, list)) and out:
-            out = out[0]
+        out = critic_output(critic, x)
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
             shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(

@@ -41,7 +41,13 @@ import torch
 import gankernels
 from gankernels.variants import Defaults, Variant
 
-from ._common import check_variant_options, generate_detached, scores
+from ._common import (
+    GP_SCHEDULE,
+    check_no_penalty_weight,
+    check_variant_options,
+    generate_detached,
+    scores,
+)
 
 
 class SobolevGAN(Variant):
@@ -52,11 +58,7 @@ class SobolevGAN(Variant):
             "sobolev-gan",
             "Sobolev GAN (Mroueh 2018): IPM with E_mu ||grad f||^2 = 1 by an augmented Lagrangian",
             Defaults(
-                n_critic=5,
-                optimizer="adam",
-                lr_critic=1e-4,
-                lr_generator=1e-4,
-                betas=(0.5, 0.9),
+                **GP_SCHEDULE,
                 options={"rho": 1e-5},
                 points={"lr_critic": 1e-3, "lr_generator": 1e-3},
             ),
@@ -64,11 +66,7 @@ class SobolevGAN(Variant):
 
     def check_defaults(self, defaults: Defaults) -> None:
         check_variant_options(self, defaults, ("rho",))
-        if defaults.penalty_weight is not None:
-            raise ValueError(
-                f"variant {self.name!r} weighs its constraint with the option rho: penalty_weight "
-                f"must be None, got {defaults.penalty_weight!r}"
-            )
+        check_no_penalty_weight(self, defaults, "weighs its constraint with the option rho")
 
     def init_state(self, device: torch.device) -> dict[str, Any]:
         zero = torch.zeros((), dtype=torch.float32, device=device)

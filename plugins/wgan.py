@@ -42,7 +42,7 @@ values (not tuned separately).
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
+from ._common import GP_SCHEDULE, AdversarialVariant
 
 wgan = AdversarialVariant(
     "wgan",
@@ -52,11 +52,7 @@ wgan = AdversarialVariant(
 )
 
 _GP_DEFAULTS = dict(
-    n_critic=5,
-    optimizer="adam",
-    lr_critic=1e-4,
-    lr_generator=1e-4,
-    betas=(0.5, 0.9),
+    **GP_SCHEDULE,
     penalty_weight=10.0,
     points={"lr_critic": 3e-3, "lr_generator": 3e-3, "penalty_weight": 0.1},
 )
