@@ -188,7 +188,7 @@ def test_digits_image_grid(tmp_path):
         == 0
     )
     classes, kl = digits_coverage_kl(torch.load(samples_path, weights_only=True))
-    assert 1 <= metrics["classes"] == classes <= 10
+    assert metrics["classes"] == classes >= 1
     assert metrics["label_kl"] == pytest.approx(kl, rel=1e-9, abs=1e-12), metrics
     assert os.path.getsize(os.path.join(out, "samples.png")) > 1000
 

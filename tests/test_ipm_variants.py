@@ -15,13 +15,6 @@ from gankernels.train.models import ModelSpec, build_models
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    variants.reload()
-    yield
-    variants.reload()
-
-
 def two_batches(n: int = 48, d: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     real = torch.randn(n, d, generator=gen, dtype=torch.float64)
