@@ -14,6 +14,11 @@ The registry is read lazily, on the first `available()` / `get()`, never at `imp
 A plugin that fails to import is reported once (a `PluginLoadWarning` naming its distribution and
 the error) and listed by `failed()` and `python -m gankernels variants`; the others still work.
 Two distributions claiming one name make `get(name)` raise a `VariantConflictError` naming both.
+
+A `System` is a variant with several networks and optimisers, on data that may carry labels, pairs
+or a second domain (cGAN, CycleGAN, AAE, ...): it builds its networks, names its optimisers and
+runs a whole generator step itself through the trainer's `StepContext`. It is registered the same
+way; the trainer, checkpoints, `sample` and `evaluate` handle both kinds.
 """
 
 from __future__ import annotations
@@ -28,21 +33,34 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Optional, Protocol
 
 import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from .train.data import DataSet
+    from .train.models import ModelSpec
 
 GROUP = "gankernels.variants"
 OPTIMIZERS = ("adam", "rmsprop")
 CRITIC_KINDS = ("score", "autoencoder", "features")
+# What a System may need from its data: class labels, a second domain paired row for row with
+# the first, or a second domain drawn independently of it.
+NEEDS = ("labels", "pairs", "domains")
+RATES = ("critic", "generator")
 # Where a variant registered with `register()` (not through an entry point) says it comes from.
 IN_PROCESS = "<registered in process>"
 
 __all__ = [
     "GROUP",
+    "Batch",
     "Defaults",
+    "OptimizerGroup",
     "PluginFailure",
     "PluginLoadWarning",
+    "StepContext",
+    "System",
     "Variant",
     "VariantConflictError",
     "add_variants_parser",
@@ -291,6 +309,166 @@ class Variant:
         return ", ".join(parts)
 
 
+# --- variants with several networks -------------------------------------------------------------
+
+
+class OptimizerGroup(NamedTuple):
+    """One optimiser over the parameters of the named networks, at `Defaults.lr_critic`
+    (rate "critic") or `Defaults.lr_generator` (rate "generator"), with the variant's
+    optimiser kind and betas. Updates of a "critic" group count as critic steps."""
+
+    networks: tuple[str, ...]
+    rate: str
+
+
+class Batch(NamedTuple):
+    """One draw of training data and noise, `batch_size` rows.
+
+    x: the data (domain A) [B, *sample_shape]; labels: their classes [B] (int64), when the data
+    has labels; second: domain B [B, ...], the rows paired with x when the system needs "pairs",
+    an independent draw when it needs "domains", else None; z: N(0, I) noise [B, z_dim].
+    """
+
+    x: torch.Tensor
+    labels: Optional[torch.Tensor]
+    second: Optional[torch.Tensor]
+    z: torch.Tensor
+
+
+class StepContext(Protocol):
+    """What the trainer hands `System.train_step`.
+
+    nets: the system's networks by name (on the run's device); state: the per-run state
+    (`System.init_state`, with "step" = critic updates so far); impl: the kernels to use
+    (pass it to gankernels' functions); defaults: the variant's settings in force; step:
+    generator steps taken before this one.
+    """
+
+    nets: dict[str, nn.Module]
+    state: dict[str, Any]
+    impl: Optional[str]
+    defaults: Defaults
+    step: int
+
+    def batch(self) -> Batch:
+        """A fresh batch (this rank's shard, the run's seeded streams)."""
+
+    def update(self, group: str, loss: torch.Tensor) -> None:
+        """Zero the group's gradients, backpropagate `loss`, average the group's gradients
+        over the processes and step its optimiser."""
+
+
+class System(Variant):
+    """A variant with its own networks and optimisers (conditional, image-to-image and encoder
+    GANs). Subclass it and define `build`, `optimizers` and `train_step`; `generate` and
+    `evaluate` default to the network called "generator" on N(0, I) noise and the metrics of
+    docs/math.md section 7.
+
+    The trainer calls `build` once (before the optimisers, a checkpoint's weights and the
+    process group), makes one optimiser per `optimizers()` entry, then per generator step calls
+    `train_step`, which draws batches and calls `update` for each optimiser step it takes, in
+    the order it wants. Every network and optimiser, the state and the random streams are
+    checkpointed, so a resumed run continues exactly.
+
+    `needs` lists what the data must carry (NEEDS): "labels", "pairs" (a second domain row for
+    row) or "domains" (a second domain, drawn independently); the trainer refuses other data.
+    """
+
+    needs: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        defaults: Optional[Defaults] = None,
+        *,
+        needs: Iterable[str] = (),
+    ) -> None:
+        needs = tuple(needs)
+        unknown = [n for n in needs if n not in NEEDS]
+        if unknown or ("pairs" in needs and "domains" in needs):
+            raise ValueError(
+                f"needs of variant {name!r} must be some of {NEEDS} (not both 'pairs' and "
+                f"'domains'), got {needs!r}"
+            )
+        self.needs = needs
+        super().__init__(name, description, defaults)
+
+    def build(self, spec: ModelSpec, data: DataSet) -> dict[str, nn.Module]:
+        """The networks by name, for models of `spec`'s size on `data` (its `sample_shape`,
+        `n_classes`, `second`'s shape); the trainer seeds the RNG before calling it."""
+        raise NotImplementedError(f"variant {self.name!r} does not define build")
+
+    def optimizers(self) -> dict[str, OptimizerGroup]:
+        """The optimisers by name."""
+        raise NotImplementedError(f"variant {self.name!r} does not define optimizers")
+
+    def train_step(
+        self, run: StepContext
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One generator step: (the last critic loss, the generator loss, detached scalars to
+        log), losses as 0-dim tensors (the trainer checks them for NaN / Inf)."""
+        raise NotImplementedError(f"variant {self.name!r} does not define train_step")
+
+    def generate(
+        self,
+        nets: dict[str, nn.Module],
+        spec: ModelSpec,
+        data: DataSet,
+        n: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+    ) -> torch.Tensor:
+        """n samples (CPU float32) for `sample` and the metrics, from a noise stream seeded
+        with `seed`; the networks are in eval mode."""
+        from .train.models import generate
+
+        return generate(nets["generator"], spec.z_dim, n, seed, device)
+
+    def evaluate(
+        self,
+        nets: dict[str, nn.Module],
+        spec: ModelSpec,
+        data: DataSet,
+        reference: torch.Tensor,
+        n: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+    ) -> dict[str, float]:
+        """The quality metrics of the trained networks (default: docs/math.md section 7 on
+        `generate`'s samples against `reference`, real samples of `data`)."""
+        from .train.metrics import evaluate_samples
+
+        samples = self.generate(nets, spec, data, n, seed, device)
+        if not torch.isfinite(samples).all():
+            return {"finite": 0.0}
+        return evaluate_samples(samples, data, reference, max_pairs=n)
+
+    def check_data(self, data: DataSet) -> None:
+        """Raise ValueError naming what this system needs and `data` lacks."""
+        missing = []
+        if "labels" in self.needs and data.labels is None:
+            missing.append("class labels")
+        if ("pairs" in self.needs or "domains" in self.needs) and data.second is None:
+            missing.append("a second domain")
+        if missing:
+            raise ValueError(
+                f"data: variant {self.name!r} needs {' and '.join(missing)}, which "
+                f"{data.name!r} does not have; {_sets_with(self.needs)}"
+            )
+
+    def critic_loss(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"variant {self.name!r} is a System: the trainer calls its train_step")
+
+    generator_loss = critic_loss
+
+
+def _sets_with(needs: tuple[str, ...]) -> str:
+    if "pairs" in needs or "domains" in needs:
+        return "the built-in two-domain sets are digits-inverted, digits-rotated, digits-edges"
+    return "ring8, grid25 and digits have labels (and the two-domain sets, the digits' own)"
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
@@ -474,7 +652,11 @@ def format_variants(names: Optional[Iterable[str]] = None) -> str:
             lines.append(f"{name}  CONFLICT: {_conflict_message(name, reg.conflicts[name])}")
             continue
         v = get(name)
-        lines.append(f"{name}  ({reg.sources[name]}, critic: {v.critic_kind})")
+        if isinstance(v, System):
+            kind = "system" + (f", needs {' and '.join(v.needs)}" if v.needs else "")
+        else:
+            kind = f"critic: {v.critic_kind}"
+        lines.append(f"{name}  ({reg.sources[name]}, {kind})")
         lines.append(f"    {v.description}")
         lines.append(f"    defaults: {v.describe_defaults()}")
     if names is None and reg.failures:

@@ -87,7 +87,7 @@ def check_option(variant: str, key: str, value: Any) -> None:
     elif key in ("one_sided", "nonsaturating"):
         if not isinstance(value, bool):
             fail("a bool")
-    elif key in ("perturb", "gamma", "lambda_k", "eta", "rho"):
+    elif key in ("perturb", "gamma", "lambda_k", "eta", "rho", "class_weight"):
         if not is_number or value <= 0:
             fail("a finite number > 0")
     elif key == "target":
@@ -152,6 +152,29 @@ def generate_detached(generator: Callable, z: torch.Tensor) -> torch.Tensor:
     """G(z) for a critic step: no graph through the generator, whose gradient is not wanted."""
     with torch.no_grad():
         return generator(z)
+
+
+# The layers that carry a weight matrix (or kernel) whose spectral norm bounds the layer's.
+NORMALISED_LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def spectral_normalise(module: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """`module` with torch's spectral normalisation (parametrizations.spectral_norm) on every
+    Linear and convolution that does not have it already (SNGAN, the projection critic)."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    layers = [m for m in module.modules() if isinstance(m, NORMALISED_LAYERS)]
+    if not layers:
+        raise ValueError(
+            f"variant {variant!r} normalises the critic's Linear and convolution layers, "
+            f"but {type(module).__name__} has none"
+        )
+    for layer in layers:
+        # A layer the user normalised already keeps its one normalisation.
+        if not parametrize.is_parametrized(layer, "weight"):
+            spectral_norm(layer)
+    return module
 
 
 def clip_after_step(variant: Variant, critic: torch.nn.Module, impl: str) -> dict[str, Any]:

@@ -24,15 +24,10 @@ shared 2-core CPU, 2026-12-01; metrics of docs/math.md section 7 on 2,500 sample
 from __future__ import annotations
 
 from torch import nn
-from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
-
-# The layers that carry a weight matrix (or kernel) whose spectral norm bounds the layer's.
-NORMALISED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+from ._common import AdversarialVariant, spectral_normalise
 
 
 class SNGAN(AdversarialVariant):
@@ -55,17 +50,7 @@ class SNGAN(AdversarialVariant):
         )
 
     def prepare_critic(self, critic: nn.Module) -> nn.Module:
-        layers = [m for m in critic.modules() if isinstance(m, NORMALISED_LAYERS)]
-        if not layers:
-            raise ValueError(
-                f"variant {self.name!r} normalises the critic's Linear and convolution layers, "
-                f"but {type(critic).__name__} has none"
-            )
-        for layer in layers:
-            # A layer the user normalised already keeps its one normalisation.
-            if not parametrize.is_parametrized(layer, "weight"):
-                spectral_norm(layer)
-        return critic
+        return spectral_normalise(critic, self.name)
 
 
 sngan = SNGAN()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,16 @@ import textwrap
 DIST = "gankernels-test-tiny-plugin"
 MODULE = "gk_test_tiny_plugin"
 NAME = "tiny-hinge"
+# The README's example of a System (several networks, paired data), taken from the README itself.
+SYSTEM_MODULE = "gk_test_readme_translate"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def readme_system_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Several networks") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
 
 PYPROJECT = f"""
 [build-system]
@@ -30,9 +42,10 @@ description = "a throw-away gankernels variant plugin built by the test suite"
 
 [project.entry-points."gankernels.variants"]
 {NAME} = "{MODULE}:tiny"
+translate = "{SYSTEM_MODULE}:translate"
 
 [tool.setuptools]
-py-modules = ["{MODULE}"]
+py-modules = ["{MODULE}", "{SYSTEM_MODULE}"]
 """
 
 # The plugin uses only gankernels' public API, as a third party would.
@@ -83,8 +96,10 @@ def test_third_party_plugin_is_found_and_trains(tmp_path):
     src.mkdir()
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / f"{MODULE}.py").write_text(PLUGIN)
+    (src / f"{SYSTEM_MODULE}.py").write_text(readme_system_example())
     target = tmp_path / "site"
     run_dir = tmp_path / "run"
+    system_dir = tmp_path / "system"
     done = _pip(
         "install",
         "-q",
@@ -106,10 +121,16 @@ def test_third_party_plugin_is_found_and_trains(tmp_path):
         from gankernels.__main__ import main
         print("dist:", variants.distribution_of("{NAME}"))
         main(["variants"])
-        sys.exit(main(["train", "--variant", "{NAME}", "--data", "ring8", "--steps", "1",
-                       "--batch-size", "16", "--hidden", "16", "--depth", "1",
-                       "--n-eval", "100", "--no-plots", "--no-progress",
-                       "--out", {str(run_dir)!r}]))
+        rc = main(["train", "--variant", "{NAME}", "--data", "ring8", "--steps", "1",
+                   "--batch-size", "16", "--hidden", "16", "--depth", "1",
+                   "--n-eval", "100", "--no-plots", "--no-progress",
+                   "--out", {str(run_dir)!r}])
+        rc = rc or main(["train", "--variant", "translate", "--data", "digits-edges",
+                         "--steps", "2", "--batch-size", "16", "--n-eval", "100",
+                         "--no-plots", "--no-progress", "--out", {str(system_dir)!r}])
+        rc = rc or main(["evaluate", "--checkpoint", {str(system_dir)!r}, "--n", "50",
+                         "--json"])
+        sys.exit(rc)
     """)
     paths = [str(target), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
@@ -123,13 +144,19 @@ def test_third_party_plugin_is_found_and_trains(tmp_path):
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     out = done.stdout
+    from gankernels.train.checkpoint import load_checkpoint
+
     assert f"dist: {DIST}" in out
     assert f"{NAME}  ({DIST}, critic: score)" in out
     assert "    a tiny third-party hinge GAN" in out
     assert "defaults: n_critic=2, adam lr_critic=0.001 lr_generator=0.001" in out
     assert "\ngan  (gankernels" in out  # the built-in ones are still there
-
-    from gankernels.train.checkpoint import load_checkpoint
+    assert f"translate  ({DIST}, system, needs pairs)" in out
+    # the README's System trained two steps, and `evaluate` reports its own metric
+    system = load_checkpoint(str(system_dir / "checkpoint.pt"))
+    assert system["step"] == 2 and set(system["networks"]) == {"encoder", "decoder", "critic"}
+    assert set(system["optimizers"]) == {"translator", "critic"}
+    assert math.isfinite(json.loads(out.strip().splitlines()[-1])["l1"])
 
     ckpt = load_checkpoint(str(run_dir / "checkpoint.pt"))
     assert ckpt["step"] == 1

@@ -167,14 +167,73 @@ def run_train(args: argparse.Namespace) -> int:
 
 def load_generator(path: str, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator of a training checkpoint, in eval mode, and the checkpoint itself."""
-    from .checkpoint import load_checkpoint
-    from .models import ModelSpec, build_models
+    trained = Trained(path, device)
+    if trained.system is not None:
+        if "generator" not in trained.nets:
+            raise ValueError(f"variant {trained.system.name!r} has no network called 'generator'")
+        return trained.nets["generator"], trained.ckpt
+    return trained.generator, trained.ckpt
 
-    ckpt = load_checkpoint(path)
-    generator, _ = build_models(ModelSpec.from_dict(ckpt["model"]))
-    # The moving average of the weights when the run kept one: that is the generator it evaluated.
-    generator.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"])
-    return generator.to(device).eval(), ckpt
+
+class Trained:
+    """A training checkpoint's networks in eval mode, ready to sample and evaluate: the
+    generator (its moving average when the run kept one) for a plain variant; for a System, the
+    networks it builds, with the variant from the registry and the run's data."""
+
+    def __init__(self, path: str, device: str = "cpu") -> None:
+        from .. import variants
+        from .checkpoint import load_checkpoint
+        from .data import load_data
+        from .models import ModelSpec, build_models
+
+        ckpt = load_checkpoint(path)
+        self.ckpt = ckpt
+        self.device = device
+        self.spec = ModelSpec.from_dict(ckpt["model"])
+        self.system: Any = None
+        if "networks" not in ckpt:
+            generator, _ = build_models(self.spec)
+            # The moving average of the weights when the run kept one: that is the generator
+            # it evaluated.
+            generator.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"])
+            self.generator = generator.to(device).eval()
+            return
+        try:
+            variant = variants.get(ckpt["variant"])
+        except KeyError as exc:
+            raise ValueError(
+                f"checkpoint: variant {ckpt['variant']!r} is not installed ({exc.args[0]})"
+            ) from None
+        fields = {k: v for k, v in ckpt["variant_defaults"].items() if k != "points"}
+        self.system = variant.configure(**fields)
+        self.dataset = load_data(ckpt["config"]["data"], seed=ckpt["config"]["seed"])
+        nets = self.system.build(self.spec, self.dataset)
+        for name, net in nets.items():
+            net.load_state_dict(ckpt["networks"][name])
+        if ckpt.get("generator_ema") is not None:
+            nets["generator"].load_state_dict(ckpt["generator_ema"])
+        self.nets = {k: v.to(device).eval() for k, v in nets.items()}
+
+    def generate(self, n: int, seed: int) -> torch.Tensor:
+        """n samples (CPU float32) from the fixed noise stream `seed`."""
+        if self.system is None:
+            return generate(self.generator, self.spec.z_dim, n, seed, self.device)
+        with torch.no_grad():
+            return self.system.generate(self.nets, self.spec, self.dataset, n, seed, self.device)
+
+    def evaluate(
+        self, dataset: Any, reference: torch.Tensor, n: int, seed: int
+    ) -> dict[str, float]:
+        """The metrics against `dataset` (docs/math.md section 7, and a System's own)."""
+        from .metrics import evaluate_samples
+
+        if self.system is None:
+            samples = self.generate(n, seed)
+            return evaluate_samples(samples, dataset, reference, max_pairs=n)
+        with torch.no_grad():
+            return self.system.evaluate(
+                self.nets, self.spec, dataset, reference, n, seed, self.device
+            )
 
 
 def _device(name: str) -> str:
@@ -207,11 +266,12 @@ def run_sample(args: argparse.Namespace) -> int:
         return 2
     device = _device(args.device)
     try:
-        generator, ckpt = load_generator(args.checkpoint, device)
+        trained = Trained(args.checkpoint, device)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    samples = generate(generator, ckpt["model"]["z_dim"], args.n, args.seed, device)
+    ckpt = trained.ckpt
+    samples = trained.generate(args.n, args.seed)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.out.endswith(".npy"):
         import numpy as np
@@ -244,29 +304,33 @@ def _add_evaluate(sub: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .data import load_data, reference_sample
-    from .metrics import evaluate_samples, format_metrics
+    from .metrics import format_metrics
 
     if args.n < 10:
         print(f"error: --n must be >= 10, got {args.n}", file=sys.stderr)
         return 2
     device = _device(args.device)
     try:
-        generator, ckpt = load_generator(args.checkpoint, device)
+        trained = Trained(args.checkpoint, device)
+        ckpt = trained.ckpt
         spec = args.data or ckpt["config"]["data"]
         dataset = load_data(spec, seed=ckpt["config"]["seed"])
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    samples = generate(generator, ckpt["model"]["z_dim"], args.n, args.seed, device)
-    if tuple(samples.shape[1:]) != dataset.sample_shape:
+    if tuple(trained.spec.sample_shape) != dataset.sample_shape:
         print(
             f"error: --data {spec!r} has samples of shape {list(dataset.sample_shape)}, the "
-            f"generator makes {list(samples.shape[1:])}",
+            f"generator makes {list(trained.spec.sample_shape)}",
             file=sys.stderr,
         )
         return 2
     reference = reference_sample(spec, dataset, args.n, args.seed)
-    metrics = evaluate_samples(samples, dataset, reference, max_pairs=args.n)
+    try:
+        metrics = trained.evaluate(dataset, reference, args.n, args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -6,10 +6,19 @@ Toy sets (WGAN-GP's gan_toy.py, VEEGAN, PacGAN):
   swissroll sklearn's swiss roll, noise 0.25, columns (0, 2), all / 7.5
 digits: sklearn.datasets.load_digits (ships with scikit-learn, no download), 0..16 -> [-1, 1],
 shape N x 1 x 8 x 8. A user's `.pt` / `.npy` file holds one tensor of shape N x D or N x C x H x W.
+
+ring8 and grid25 carry the index of each sample's mode as its label, digits its digit. The
+two-domain sets pair every digit (domain A) with an image made from it (domain B), row for row:
+  digits-inverted  -x (white on black becomes black on white)
+  digits-rotated   x turned 90 degrees anticlockwise
+  digits-edges     the Sobel gradient magnitude of x, rescaled to [-1, 1]
+A variant that needs pairs (pix2pix) trains on the rows as they are; one that needs unpaired
+domains (CycleGAN) draws its A and B batches independently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -19,7 +28,8 @@ import numpy as np
 import torch
 
 TOY_SETS = ("ring8", "grid25", "swissroll")
-BUILTIN_SETS = (*TOY_SETS, "digits")
+TWO_DOMAIN_SETS = ("digits-inverted", "digits-rotated", "digits-edges")
+BUILTIN_SETS = (*TOY_SETS, "digits", *TWO_DOMAIN_SETS)
 FILE_SUFFIXES = (".pt", ".npy")
 
 # Samples drawn for a toy set: large enough to behave as the infinite stream of gan_toy.py,
@@ -37,7 +47,9 @@ class DataSet:
 
     `data` is float32 [N, D] ("points") or [N, C, H, W] ("images"). `centres` and `std` are
     the mixture's mode centres [K, D] and per-coordinate std, both already divided by the set's
-    scale, for the modes / high-quality metrics; None for sets without modes.
+    scale, for the modes / high-quality metrics; None for sets without modes. `labels` [N]
+    (int64 in 0..n_classes-1) is each row's class, `second` [N, ...] each row's counterpart in
+    a second domain; None where the set has none.
     """
 
     name: str
@@ -45,14 +57,39 @@ class DataSet:
     kind: str
     centres: Optional[torch.Tensor] = None
     std: Optional[float] = None
+    labels: Optional[torch.Tensor] = None
+    second: Optional[torch.Tensor] = None
+
+    def __post_init__(self) -> None:
+        n = self.data.shape[0]
+        for name in ("labels", "second"):
+            extra = getattr(self, name)
+            if extra is not None and extra.shape[0] != n:
+                raise ValueError(
+                    f"data {self.name!r}: {name} has {extra.shape[0]} rows, the data {n}"
+                )
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape[1:])
 
+    @property
+    def n_classes(self) -> Optional[int]:
+        return None if self.labels is None else int(self.labels.max()) + 1
+
     def shard(self, rank: int, world_size: int) -> torch.Tensor:
         """The rows this rank trains on: every world_size-th row, starting at rank."""
         return self.data[rank::world_size]
+
+    def shard_all(self, rank: int, world_size: int) -> DataSet:
+        """This set restricted to the rows `shard` gives, labels and second domain included."""
+        rows = slice(rank, None, world_size)
+        return dataclasses.replace(
+            self,
+            data=self.data[rows],
+            labels=None if self.labels is None else self.labels[rows],
+            second=None if self.second is None else self.second[rows],
+        )
 
 
 def ring8_centres() -> torch.Tensor:
@@ -69,10 +106,13 @@ def grid25_centres() -> torch.Tensor:
     return (torch.stack([gx.reshape(-1), gy.reshape(-1)], 1) / GRID25_SCALE).float()
 
 
-def _mixture(centres: torch.Tensor, std: float, n: int, gen: torch.Generator) -> torch.Tensor:
+def _mixture(
+    centres: torch.Tensor, std: float, n: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n samples, the index of the mode each was drawn from)."""
     idx = torch.randint(len(centres), (n,), generator=gen)
     noise = torch.randn(n, centres.shape[1], generator=gen, dtype=torch.float64) * std
-    return (centres.double()[idx] + noise).float()
+    return (centres.double()[idx] + noise).float(), idx
 
 
 def toy_set(name: str, n: int = TOY_SIZE, seed: int = 0) -> DataSet:
@@ -80,10 +120,12 @@ def toy_set(name: str, n: int = TOY_SIZE, seed: int = 0) -> DataSet:
     gen = torch.Generator().manual_seed(seed)
     if name == "ring8":
         centres, std = ring8_centres(), 0.02 / RING8_SCALE
-        return DataSet(name, _mixture(centres, std, n, gen), "points", centres, std)
+        data, modes = _mixture(centres, std, n, gen)
+        return DataSet(name, data, "points", centres, std, labels=modes)
     if name == "grid25":
         centres, std = grid25_centres(), 0.05 / GRID25_SCALE
-        return DataSet(name, _mixture(centres, std, n, gen), "points", centres, std)
+        data, modes = _mixture(centres, std, n, gen)
+        return DataSet(name, data, "points", centres, std, labels=modes)
     if name == "swissroll":
         from sklearn.datasets import make_swiss_roll
 
@@ -94,12 +136,41 @@ def toy_set(name: str, n: int = TOY_SIZE, seed: int = 0) -> DataSet:
 
 
 def digits_set() -> DataSet:
-    """scikit-learn's 1,797 8x8 digits, pixel values 0..16 scaled to [-1, 1], N x 1 x 8 x 8."""
+    """scikit-learn's 1,797 8x8 digits, pixel values 0..16 scaled to [-1, 1], N x 1 x 8 x 8,
+    labelled with their digit."""
     from sklearn.datasets import load_digits
 
     images = load_digits().images.astype(np.float32)
     data = torch.from_numpy(images / 8.0 - 1.0).unsqueeze(1)
-    return DataSet("digits", data, "images")
+    return DataSet("digits", data, "images", labels=digits_labels())
+
+
+def sobel_edges(x: torch.Tensor) -> torch.Tensor:
+    """The Sobel gradient magnitude of images [N, 1, H, W] in [-1, 1] (zero padding), rescaled
+    so that the largest magnitude of the whole set is 1 and then mapped to [-1, 1]."""
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([kx, kx.t()]).unsqueeze(1)
+    # Shift to [0, 2] first so the zero padding is the background's value.
+    grad = torch.nn.functional.conv2d(x + 1.0, kernels, padding=1)
+    magnitude = grad.square().sum(1, keepdim=True).sqrt()
+    return 2.0 * magnitude / magnitude.max() - 1.0
+
+
+def two_domain_set(name: str) -> DataSet:
+    """The digits (domain A) paired row for row with an image made from each (domain B)."""
+    digits = digits_set()
+    x = digits.data
+    if name == "digits-inverted":
+        second = -x
+    elif name == "digits-rotated":
+        second = torch.rot90(x, 1, dims=(2, 3)).contiguous()
+    elif name == "digits-edges":
+        second = sobel_edges(x)
+    else:
+        raise ValueError(
+            f"data: unknown two-domain set {name!r}; expected one of {', '.join(TWO_DOMAIN_SETS)}"
+        )
+    return dataclasses.replace(digits, name=name, second=second)
 
 
 def digits_labels() -> torch.Tensor:
@@ -152,6 +223,8 @@ def load_data(spec: str, seed: int = 0, n: int = TOY_SIZE) -> DataSet:
         return toy_set(spec, n=n, seed=seed)
     if spec == "digits":
         return digits_set()
+    if spec in TWO_DOMAIN_SETS:
+        return two_domain_set(spec)
     if spec.endswith(FILE_SUFFIXES):
         return file_set(spec)
     raise ValueError(

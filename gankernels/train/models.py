@@ -14,6 +14,7 @@ step) and gains nothing (see `gankernels.train.config.default_preset`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -187,6 +188,65 @@ def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     else:
         critic = MLPCritic(spec)
     return generator, critic
+
+
+# --- building blocks for systems (gankernels.variants.System) -----------------------------------
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y): the trainer's generator for `spec` fed [z, one_hot(y)] (Mirza and Osindero
+    2014), so that one network draws every class."""
+
+    def __init__(self, spec: ModelSpec, n_classes: int) -> None:
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        self.n_classes = n_classes
+        inner = dataclasses.replace(spec, z_dim=spec.z_dim + n_classes)
+        self.net = build_models(inner)[0]
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        onehot = nn.functional.one_hot(labels, self.n_classes).to(z.dtype)
+        return self.net(torch.cat([z, onehot], 1))
+
+
+def critic_trunk(spec: ModelSpec) -> tuple[nn.Module, int]:
+    """(the trainer's critic for `spec` without its output layer, the width of its features):
+    the shared body of critics with several heads (a projection, a classifier)."""
+    critic = build_models(dataclasses.replace(spec, critic_kind="score"))[1]
+    body, head = critic.net[:-1], critic.net[-1]
+    if not spec.is_conv:
+        body = nn.Sequential(nn.Flatten(), *body)
+    return body, head.in_features
+
+
+def balanced_labels(n: int, n_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """0, 1, ..., K-1, 0, 1, ...: the labels conditional samples are drawn for (sample i has
+    class i mod K)."""
+    return torch.arange(n, device=device) % n_classes
+
+
+@torch.no_grad()
+def generate_conditional(
+    generator: nn.Module,
+    z_dim: int,
+    labels: torch.Tensor,
+    seed: int,
+    device: torch.device | str = "cpu",
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """G(z, labels[i]) for each label, z ~ N(0, I) from a generator seeded with `seed` (the same
+    stream as `generate`), in eval mode; CPU float32."""
+    was_training = generator.training
+    generator.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    chunks = []
+    for start in range(0, labels.shape[0], chunk):
+        y = labels[start : start + chunk].to(device)
+        z = torch.randn(y.shape[0], z_dim, generator=gen, device=device)
+        chunks.append(generator(z, y).float().cpu())
+    generator.train(was_training)
+    return torch.cat(chunks)
 
 
 @torch.no_grad()

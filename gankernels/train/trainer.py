@@ -121,9 +121,10 @@ class TrainResult:
     step: int
     seconds: float  # training time of this process's run (evaluation and plots excluded)
     metrics: dict[str, float]
-    generator: nn.Module
-    critic: nn.Module
+    generator: Optional[nn.Module]  # the network called "generator" (None if there is none)
+    critic: Optional[nn.Module]  # the network called "critic" (None if there is none)
     config: dict[str, Any]
+    networks: dict[str, nn.Module] = dataclasses.field(default_factory=dict)  # all, by name
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -188,22 +189,7 @@ class Trainer:
         )
         # Same initial parameters on every rank (DDP also broadcasts rank 0's at wrap time).
         torch.manual_seed(cfg.seed)
-        generator, critic = build_models(self.spec)
-        critic = self.variant.prepare_critic(critic)
-        self.generator = generator.to(self.device)
-        self.critic = critic.to(self.device)
-        # The moving average of the generator's weights, updated after each generator step by
-        # one fused gankernels.ema_ call: what is evaluated and sampled when it is kept.
-        self.generator_ema: Optional[nn.Module] = None
-        if cfg.ema_decay:
-            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        defaults = self.variant.defaults
-        self.opt_g = _make_optimizer(
-            defaults.optimizer, self.generator.parameters(), defaults.lr_generator, defaults.betas
-        )
-        self.opt_c = _make_optimizer(
-            defaults.optimizer, self.critic.parameters(), defaults.lr_critic, defaults.betas
-        )
+        self._build()
 
         # Per-rank randomness: batches and z from dedicated generators; the variant's own draws
         # (interpolation eps, DRAGAN's perturbation) from the global RNGs.
@@ -216,14 +202,7 @@ class Trainer:
         self.noise_gen = torch.Generator(device=self.device).manual_seed(run_seed + 5)
         self.rng_objects = {"data": self.data_gen, "noise": self.noise_gen}
 
-        shard = self.dataset.shard(r, self.d.world)
-        if shard.shape[0] == 0:
-            raise ValueError(
-                f"data: {self.dataset.data.shape[0]} samples cannot be split over "
-                f"{self.d.world} processes"
-            )
-        big = shard.numel() * shard.element_size() > 512 * 2**20
-        self.shard = shard if big else shard.to(self.device)
+        self._load_shard()
 
         self.state = _state_to(dict(self.variant.init_state(self.device)), self.device)
         self.state.setdefault("step", 0)
@@ -233,8 +212,7 @@ class Trainer:
         if saved is not None:
             self._restore(saved)
 
-        self.ddp_generator: nn.Module = wrap_ddp(self.generator, self.device, self.d)
-        self.ddp_critic: nn.Module = wrap_ddp(self.critic, self.device, self.d)
+        self._wrap()
 
         self.out = cfg.out
         self.metrics_path = os.path.join(self.out, METRICS_NAME)
@@ -244,18 +222,70 @@ class Trainer:
             trim_metrics(self.metrics_path, self.step)
         self._reference: Optional[torch.Tensor] = None
 
-    def _restore(self, saved: dict[str, Any]) -> None:
-        if _same_width(ModelSpec.from_dict(saved["model"])) != _same_width(self.spec):
+    def _build(self) -> None:
+        """The models (and the moving average) and their optimisers."""
+        generator, critic = build_models(self.spec)
+        critic = self.variant.prepare_critic(critic)
+        self.generator = generator.to(self.device)
+        self.critic = critic.to(self.device)
+        # The moving average of the generator's weights, updated after each generator step by
+        # one fused gankernels.ema_ call: what is evaluated and sampled when it is kept.
+        self.generator_ema: Optional[nn.Module] = None
+        if self.cfg.ema_decay:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        defaults = self.variant.defaults
+        self.opt_g = _make_optimizer(
+            defaults.optimizer, self.generator.parameters(), defaults.lr_generator, defaults.betas
+        )
+        self.opt_c = _make_optimizer(
+            defaults.optimizer, self.critic.parameters(), defaults.lr_critic, defaults.betas
+        )
+
+    def _load_shard(self) -> None:
+        """This rank's rows of the data, on the device unless they are large."""
+        shard = self.dataset.shard(self.d.rank, self.d.world)
+        if shard.shape[0] == 0:
             raise ValueError(
-                f"resume: the checkpoint's models {saved['model']} do not match "
-                f"this run's {self.spec.to_dict()}"
+                f"data: {self.dataset.data.shape[0]} samples cannot be split over "
+                f"{self.d.world} processes"
             )
+        big = shard.numel() * shard.element_size() > 512 * 2**20
+        self.shard = shard if big else shard.to(self.device)
+
+    def _wrap(self) -> None:
+        self.ddp_generator: nn.Module = wrap_ddp(self.generator, self.device, self.d)
+        self.ddp_critic: nn.Module = wrap_ddp(self.critic, self.device, self.d)
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained networks by name (plain modules, not their DDP wrappers)."""
+        return {"generator": self.generator, "critic": self.critic}
+
+    def _load_models(self, saved: dict[str, Any]) -> None:
         self.generator.load_state_dict(saved["generator"])
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(saved.get("generator_ema") or saved["generator"])
         self.critic.load_state_dict(saved["critic"])
         self.opt_g.load_state_dict(saved["opt_generator"])
         self.opt_c.load_state_dict(saved["opt_critic"])
+
+    def _models_payload(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "generator_ema": (
+                self.generator_ema.state_dict() if self.generator_ema is not None else None
+            ),
+            "critic": self.critic.state_dict(),
+            "opt_generator": self.opt_g.state_dict(),
+            "opt_critic": self.opt_c.state_dict(),
+        }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        if _same_width(ModelSpec.from_dict(saved["model"])) != _same_width(self.spec):
+            raise ValueError(
+                f"resume: the checkpoint's models {saved['model']} do not match "
+                f"this run's {self.spec.to_dict()}"
+            )
+        self._load_models(saved)
         self.state = _state_to(saved["variant_state"], self.device)
         self.step = int(saved["step"])
         self.train_seconds = float(saved.get("train_seconds", 0.0))
@@ -344,17 +374,22 @@ class Trainer:
         g = self.generator_ema if self.generator_ema is not None else self.generator
         return generate(g, self.cfg.z_dim, n, seed, self.device)
 
+    def _metrics(self, samples: torch.Tensor, seed: int) -> dict[str, float]:
+        """The metrics of the trained networks; `samples` are `generate(n_eval, seed)`'s."""
+        return evaluate_samples(
+            samples, self.dataset, self._reference, cache_dir=None, max_pairs=self.cfg.n_eval
+        )
+
     def evaluate(self) -> dict[str, float]:
-        samples = self.generate(self.cfg.n_eval, seed=self.cfg.seed + 12345)
+        seed = self.cfg.seed + 12345
+        samples = self.generate(self.cfg.n_eval, seed=seed)
         if self._reference is None:
             self._reference = reference_sample(
                 self.cfg.data, self.dataset, self.cfg.n_eval, self.cfg.seed
             )
         if not torch.isfinite(samples).all():
             return {"finite": 0.0}
-        metrics = evaluate_samples(
-            samples, self.dataset, self._reference, cache_dir=None, max_pairs=self.cfg.n_eval
-        )
+        metrics = self._metrics(samples, seed)
         if self.cfg.plots:
             title = (
                 f"{self.variant.name} on {self.dataset.name}, step {self.step}: "
@@ -364,7 +399,7 @@ class Trainer:
         return metrics
 
     def _params_finite(self) -> bool:
-        params = list(self.generator.parameters()) + list(self.critic.parameters())
+        params = [p for net in self.networks().values() for p in net.parameters()]
         ok = torch.stack([p.detach().isfinite().all() for p in params]).all()
         return bool(ok)
 
@@ -380,14 +415,9 @@ class Trainer:
                 "name": self.dataset.name,
                 "kind": self.dataset.kind,
                 "shape": list(self.dataset.data.shape),
+                "n_classes": self.dataset.n_classes,
             },
-            "generator": self.generator.state_dict(),
-            "generator_ema": (
-                self.generator_ema.state_dict() if self.generator_ema is not None else None
-            ),
-            "critic": self.critic.state_dict(),
-            "opt_generator": self.opt_g.state_dict(),
-            "opt_critic": self.opt_c.state_dict(),
+            **self._models_payload(),
             "variant_state": {
                 k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
                 for k, v in self.state.items()
@@ -469,14 +499,16 @@ class Trainer:
         if d.main and not metrics and cfg.steps <= self.step:
             # Resumed at (or past) the final step: nothing trained, evaluate what is there.
             metrics = self.evaluate()
+        nets = self.networks()
         result = TrainResult(
             self.out,
             self.step,
             self.train_seconds,
             metrics,
-            self.generator,
-            self.critic,
+            nets.get("generator"),
+            nets.get("critic"),
             self.cfg.to_dict(),
+            nets,
         )
         if d.main:
             write_summary(self.out, self.summary(metrics), cfg.verbose)
@@ -511,10 +543,24 @@ def _same_width(spec: ModelSpec) -> ModelSpec:
     return dataclasses.replace(spec, generator_hidden=spec.generator_width)
 
 
+def make_trainer(
+    config: TrainConfig, variant: Optional[variant_registry.Variant] = None
+) -> Trainer:
+    """A `Trainer`, or a `SystemTrainer` when the variant is a `System` (with --resume and no
+    variant given, the checkpoint's)."""
+    resolved, _ = resolve_config(config, variant, main=False)
+    chosen = variant or variant_registry.get(resolved.variant)
+    if isinstance(chosen, variant_registry.System):
+        from .systems import SystemTrainer
+
+        return SystemTrainer(config, variant)
+    return Trainer(config, variant)
+
+
 def train(config: TrainConfig, variant: Optional[variant_registry.Variant] = None) -> TrainResult:
     """Train per `config` (see TrainConfig); `variant` replaces the registry lookup (tests,
     notebooks). Raises TrainingDiverged when a loss becomes NaN / Inf."""
-    trainer = Trainer(config, variant)
+    trainer = make_trainer(config, variant)
     try:
         result = trainer.run()
     except BaseException:
