@@ -341,7 +341,8 @@ class StepContext(Protocol):
     nets: the system's networks by name (on the run's device); state: the per-run state
     (`System.init_state`, with "step" = critic updates so far); impl: the kernels to use
     (pass it to gankernels' functions); defaults: the variant's settings in force; step:
-    generator steps taken before this one.
+    generator steps taken before this one, of `steps` in the run (a schedule such as
+    progressive growing derives its phase from the two, so a resumed run continues it).
     """
 
     nets: dict[str, nn.Module]
@@ -349,6 +350,7 @@ class StepContext(Protocol):
     impl: Optional[str]
     defaults: Defaults
     step: int
+    steps: int
 
     def batch(self) -> Batch:
         """A fresh batch (this rank's shard, the run's seeded streams)."""

@@ -87,10 +87,19 @@ def check_option(variant: str, key: str, value: Any) -> None:
     elif key in ("one_sided", "nonsaturating"):
         if not isinstance(value, bool):
             fail("a bool")
-    elif key in ("perturb", "gamma", "lambda_k", "eta", "rho", "class_weight"):
+    elif key in (
+        "perturb",
+        "gamma",
+        "lambda_k",
+        "eta",
+        "rho",
+        "class_weight",
+        "l1_weight",
+        "cycle_weight",
+    ):
         if not is_number or value <= 0:
             fail("a finite number > 0")
-    elif key == "target":
+    elif key in ("target", "identity_weight", "drift"):
         if not is_number or value < 0:
             fail("a finite number >= 0")
     elif key in ("a", "b", "c"):

@@ -406,3 +406,219 @@ def test_system_defaults_follow_docs_math_section_5():
     assert acgan.options == {"class_weight": 1.0}
     with pytest.raises(ValueError, match="option 'class_weight' of variant 'acgan'"):
         variants.get("acgan").configure(class_weight=-1.0)
+
+
+# --- every built-in system ----------------------------------------------------------------------
+
+# Each system on the smallest built-in data it trains on.
+ON = {
+    "cgan": "ring8",
+    "acgan": "ring8",
+    "pix2pix": "digits-edges",
+    "cyclegan": "digits-inverted",
+    "aae": "ring8",
+    "bigan": "ring8",
+    "cogan": "digits-inverted",
+    "progan": "digits",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ON))
+def test_every_network_trains_and_the_run_resumes_exactly(tmp_path, name, monkeypatch):
+    from gankernels.train import checkpoint as ckpt_module
+
+    cfg = dict(variant=name, data=ON[name], n_eval=64, steps=6, ckpt_every=3, eval_every=6)
+    first = make_trainer(tiny(tmp_path / "whole", **cfg))
+    initial = {k: [p.detach().clone() for p in v.parameters()] for k, v in first.nets.items()}
+    whole = first.run()
+    for net, params in initial.items():
+        after = whole.networks[net].parameters()
+        assert any(not torch.equal(a, b) for a, b in zip(params, after)), (
+            f"{name}: network {net!r} did not train"
+        )
+    assert all(torch.isfinite(torch.tensor(v)) for v in whole.metrics.values()), whole.metrics
+    # Killed after the step-3 checkpoint, then resumed: the learning-rate decay and any
+    # schedule (progan's growth) are functions of (step, steps), so the run continues exactly.
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def die_on_second_save(obj, f):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real_save(obj, f)
+
+    monkeypatch.setattr(ckpt_module.torch, "save", die_on_second_save)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "split", **cfg))
+    monkeypatch.undo()
+    resumed = make_trainer(tiny(tmp_path / "split", resume=True, **cfg))
+    assert resumed.step == 3
+    resumed = resumed.run()
+    for net in whole.networks:
+        a, b = whole.networks[net].state_dict(), resumed.networks[net].state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}: {net}.{key} differs after resume"
+    sampled = Trained(str(tmp_path / "whole")).generate(5, seed=1)
+    assert sampled.shape == (5, *load_data(ON[name], n=10).sample_shape)
+
+
+class Recorder:
+    """A StepContext that hands out one fixed batch and records the losses instead of stepping,
+    so that a test can recompute them from the same networks."""
+
+    def __init__(self, system, data_name, batch=6):
+        self.data = load_data(data_name, n=100)
+        shape = self.data.sample_shape
+        self.spec = ModelSpec(shape, 3, 16, 2, bounded=len(shape) == 3)
+        torch.manual_seed(0)
+        self.nets = system.build(self.spec, self.data)
+        self.defaults = system.defaults
+        self.state, self.impl, self.step, self.steps = {"step": 0}, "ref", 0, 10
+        rows = torch.arange(batch)
+        second = None if self.data.second is None else self.data.second[rows + 7]
+        self.fixed = Batch(
+            self.data.data[rows], self.data.labels[rows], second, torch.randn(batch, 3)
+        )
+        self.losses = {}
+
+    def batch(self):
+        return self.fixed
+
+    def update(self, group, loss):
+        self.losses[group] = loss.detach()
+
+
+sp = nn.functional.softplus
+
+
+def test_pix2pix_losses():
+    run = Recorder(variants.get("pix2pix"), "digits-edges")
+    run.fixed = run.fixed._replace(second=run.data.second[: len(run.fixed.x)])  # pairs
+    variants.get("pix2pix").train_step(run)
+    G, D = run.nets["generator"], run.nets["critic"]
+    a, b = run.fixed.x, run.fixed.second
+    fake = G(b)
+    real_out, fake_out = D(torch.cat([b, a], 1)), D(torch.cat([b, fake], 1))
+    assert real_out.shape == (len(a), 1, 2, 2)  # one score per patch
+    critic = 0.5 * (sp(-real_out).mean() + sp(fake_out).mean())
+    generator = sp(-fake_out).mean() + 100.0 * (fake - a).abs().mean()
+    torch.testing.assert_close(run.losses["critic"], critic)
+    torch.testing.assert_close(run.losses["generator"], generator)
+
+
+def test_cyclegan_losses_with_and_without_identity():
+    for identity in (0.5, 0.0):
+        system = variants.get("cyclegan").configure(identity_weight=identity)
+        run = Recorder(system, "digits-inverted")
+        system.train_step(run)
+        n = run.nets
+        a, b = run.fixed.x, run.fixed.second
+        fake_b, fake_a = n["generator_ab"](a), n["generator_ba"](b)
+        adversarial = ((n["critic_b"](fake_b) - 1) ** 2).mean() + (
+            (n["critic_a"](fake_a) - 1) ** 2
+        ).mean()
+        cycle = (n["generator_ba"](fake_b) - a).abs().mean() + (
+            n["generator_ab"](fake_a) - b
+        ).abs().mean()
+        same = (n["generator_ba"](a) - a).abs().mean() + (n["generator_ab"](b) - b).abs().mean()
+        generator = adversarial + 10 * cycle + identity * 10 * same
+        critic = sum(
+            0.5 * ((n[d](real) - 1) ** 2).mean() + 0.5 * (n[d](fake) ** 2).mean()
+            for d, real, fake in (("critic_a", a, fake_a), ("critic_b", b, fake_b))
+        )
+        torch.testing.assert_close(run.losses["generators"], generator)
+        torch.testing.assert_close(run.losses["critics"], critic)
+
+
+def test_aae_and_bigan_losses():
+    run = Recorder(variants.get("aae"), "ring8")
+    variants.get("aae").train_step(run)
+    E, Dec, D = run.nets["encoder"], run.nets["generator"], run.nets["critic"]
+    x, z = run.fixed.x, run.fixed.z
+    torch.testing.assert_close(run.losses["autoencoder"], (Dec(E(x)) - x).square().mean())
+    torch.testing.assert_close(run.losses["critic"], sp(-D(z)).mean() + sp(D(E(x))).mean())
+    torch.testing.assert_close(run.losses["encoder"], sp(-D(E(x))).mean())
+
+    run = Recorder(variants.get("bigan"), "ring8")
+    variants.get("bigan").train_step(run)
+    G, E, D = run.nets["generator"], run.nets["encoder"], run.nets["critic"]
+    x, z = run.fixed.x, run.fixed.z
+    real, fake = D(x, E(x)), D(G(z), z)
+    torch.testing.assert_close(run.losses["critic"], sp(-real).mean() + sp(fake).mean())
+    torch.testing.assert_close(run.losses["generator"], sp(real).mean() + sp(-fake).mean())
+
+
+def test_cogan_shares_the_generator_trunk_and_the_critic_tail():
+    cogan = variants.get("cogan")
+    run = Recorder(cogan, "digits-inverted")
+    n = run.nets
+    trainable = {k: {id(p) for p in v.parameters()} for k, v in n.items()}
+    assert not any(trainable[a] & trainable[b] for a in n for b in n if a < b)  # no aliasing
+    z = run.fixed.z
+    a, b = cogan.pair(n, z)
+    assert a.shape == b.shape == (len(z), 1, 8, 8)
+    # One z through the shared trunk: a change of the trunk moves both domains' samples,
+    # a change of head A moves only domain A's.
+    with torch.no_grad():
+        next(n["generator_a"].parameters()).add_(0.5)
+        a2, b2 = cogan.pair(n, z)
+        assert not torch.equal(a, a2) and torch.equal(b, b2)
+        next(n["generator_trunk"].parameters()).add_(0.5)
+        a3, b3 = cogan.pair(n, z)
+        assert not torch.equal(a2, a3) and not torch.equal(b2, b3)
+    cogan.train_step(run)
+    tail = n["critic_tail"]
+    d_a = lambda x: tail(n["critic_a"](x))  # noqa: E731
+    d_b = lambda x: tail(n["critic_b"](x))  # noqa: E731
+    fa, fb = cogan.pair(n, z)
+    critic = (
+        sp(-d_a(run.fixed.x)).mean()
+        + sp(d_a(fa)).mean()
+        + sp(-d_b(run.fixed.second)).mean()
+        + sp(d_b(fb)).mean()
+    )
+    torch.testing.assert_close(run.losses["critics"], critic)
+    torch.testing.assert_close(run.losses["generators"], sp(-d_a(fa)).mean() + sp(-d_b(fb)).mean())
+
+
+def test_progan_schedule_and_a_seamless_fade_in():
+    from gankernels_plugins.progan import real_at, schedule
+
+    assert [schedule(t, 30, 3) for t in (0, 9, 10, 12, 15, 20, 25, 29)] == [
+        (0, 1.0),
+        (0, 1.0),
+        (1, 0.0),
+        (1, 0.4),
+        (1, 1.0),
+        (2, 0.0),
+        (2, 1.0),
+        (2, 1.0),
+    ]
+    x = load_data("digits").data[:4]
+    coarse = real_at(x, 0, 1.0, 8)
+    # each 4 x 4 block of the 2 x 2 stage's image is that block's mean
+    for i in (0, 4):
+        for j in (0, 4):
+            block = x[:, :, i : i + 4, j : j + 4].mean((2, 3), keepdim=True)
+            torch.testing.assert_close(
+                coarse[:, :, i : i + 4, j : j + 4], block.expand(-1, -1, 4, 4)
+            )
+    assert torch.equal(real_at(x, 2, 1.0, 8), x)
+    # at the start of a fade-in every network and the real images look as at the end of the
+    # previous stage: growing changes nothing until alpha moves
+    progan = variants.get("progan")
+    spec = ModelSpec((1, 8, 8), 3, 16, 2, bounded=True)
+    torch.manual_seed(0)
+    nets = progan.build(spec, load_data("digits"))
+    G, D = nets["generator"], nets["critic"]
+    z = torch.randn(4, 3)
+    outputs = {}
+    for stage, alpha in ((0, 1.0), (1, 0.0), (1, 1.0), (2, 0.0)):
+        G.grow_to(stage, alpha)
+        D.grow_to(stage, alpha)
+        outputs[stage, alpha] = (G(z), D(x), real_at(x, stage, alpha, 8))
+    for before, after in (((0, 1.0), (1, 0.0)), ((1, 1.0), (2, 0.0))):
+        for u, v in zip(outputs[before], outputs[after]):
+            torch.testing.assert_close(u, v)
+    assert not torch.allclose(outputs[1, 0.0][0], outputs[1, 1.0][0])

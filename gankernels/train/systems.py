@@ -36,6 +36,7 @@ class _Context:
         self.impl = trainer.impl
         self.defaults = trainer.variant.defaults
         self.step = trainer.step
+        self.steps = trainer.cfg.steps
 
     def batch(self) -> Batch:
         return self._trainer._system_batch()
