@@ -51,6 +51,36 @@ class EncoderDecoder(nn.Module):
         return torch.tanh(out) if self.bounded else out
 
 
+class ResidualTranslator(nn.Module):
+    """x [B, c_in, H, W] -> [B, c_out, H, W] at full resolution: a 3x3 convolution, `blocks`
+    residual blocks (two 3x3 convolutions and the identity), a 3x3 convolution to c_out; tanh
+    output for data in [-1, 1]. CycleGAN's ResNet generator without its down- and up-sampling,
+    which 8 x 8 images do not need; the residual form makes a local, pixel-for-pixel map the easy
+    one to learn, where a bottleneck lets an unpaired generator permute the classes."""
+
+    def __init__(self, spec: ModelSpec, c_in: int, c_out: int, blocks: int = 2) -> None:
+        super().__init__()
+        w = _width(spec)
+        self.head = nn.Sequential(nn.Conv2d(c_in, w, 3, padding=1), nn.ReLU())
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(w, w, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(w, w, 3, padding=1),
+            )
+            for _ in range(blocks)
+        )
+        self.tail = nn.Conv2d(w, c_out, 3, padding=1)
+        self.bounded = spec.bounded
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        for block in self.blocks:
+            h = torch.relu(h + block(h))
+        out = self.tail(h)
+        return torch.tanh(out) if self.bounded else out
+
+
 class PatchCritic(nn.Module):
     """x [B, c_in, H, W] -> scores [B, 1, H/4, W/4]: one score per overlapping patch (PatchGAN,
     Isola et al. 2017), no normalisation."""

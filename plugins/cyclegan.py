@@ -1,7 +1,7 @@
 """CycleGAN (Zhu et al. 2017): unpaired translation between domains A and B with two
 generators, two critics, the least-squares loss and cycle consistency,
 
-    G_ab: A -> B, G_ba: B -> A (encoder-decoders with skips); D_a, D_b PatchGANs
+    G_ab: A -> B, G_ba: B -> A (residual networks at full resolution); D_a, D_b PatchGANs
     L_G = E[(D_b(G_ab(a)) - 1)^2] + E[(D_a(G_ba(b)) - 1)^2]
           + lambda (E|G_ba(G_ab(a)) - a| + E|G_ab(G_ba(b)) - b|)                     cycle
           + mu lambda (E|G_ba(a) - a| + E|G_ab(b) - b|)                             identity
@@ -23,8 +23,8 @@ from gankernels.variants import Defaults, OptimizerGroup, System
 
 from ._common import check_option
 from ._translation import (
-    EncoderDecoder,
     PatchCritic,
+    ResidualTranslator,
     image_channels,
     source_rows,
     translate,
@@ -64,8 +64,8 @@ class CycleGAN(System):
         c_a = image_channels(spec, self.name)
         c_b = data.second.shape[1]
         return {
-            "generator_ab": EncoderDecoder(spec, c_a, c_b),
-            "generator_ba": EncoderDecoder(spec, c_b, c_a),
+            "generator_ab": ResidualTranslator(spec, c_a, c_b),
+            "generator_ba": ResidualTranslator(spec, c_b, c_a),
             "critic_a": PatchCritic(spec, c_a),
             "critic_b": PatchCritic(spec, c_b),
         }

@@ -1,15 +1,23 @@
 """Train the built-in systems (conditional, image-to-image and encoder GANs) on their built-in
-data with the trainer's defaults, and check each against its quality goal (issue #20):
+data with the trainer's defaults, and check each against its quality goal (issue #20; the
+measures are those of docs/math.md sections 7 and 9):
 
-    cgan, acgan   digits   label accuracy >= 90 %: the samples drawn for class y that the digits
-                           classifier labels y (docs/math.md section 7)
+    cgan, acgan   digits            label_accuracy >= 90: % of samples drawn for class y that the
+                                    digits classifier labels y
+    pix2pix       digits-edges      label_accuracy >= 90: % of translations B -> A of the source's
+    cyclegan      digits-rotated    digit (cyclegan trains on unpaired rows)
+    aae, bigan    digits            recon_accuracy >= 90 (% of x -> z -> x of x's digit) and
+                                    latent_mmd2 <= 0.3 (codes against N(0, I); a plain
+                                    autoencoder scores 0.71)
+    cogan         digits-inverted   class_agreement >= 90: % of z whose two domains' digits agree
+    progan        digits            classes = 10 at the final resolution
 
     python scripts/system_quality.py                         # every system, seeds 0 1 2
     python scripts/system_quality.py --systems acgan --seeds 0 --check        # CI's
 
-Writes a markdown table (the goal's metric, minimum and median over the seeds, and the other
-metrics of the worst seed) to OUT_DIR/table.md; `--check` exits 1 when a row misses its goal.
-Each run is an ordinary `gankernels train` run in OUT_DIR/SYSTEM-DATA-sSEED on one thread.
+Writes a markdown table (each bound's metric, worst and median over the seeds) to
+OUT_DIR/table.md; `--check` exits 1 when a row misses a bound on its worst seed. Each run is an
+ordinary `gankernels train` run in OUT_DIR/SYSTEM-DATA-sSEED on one thread.
 """
 
 from __future__ import annotations
@@ -30,16 +38,37 @@ import torch
 from gankernels.train import TrainConfig, TrainingDiverged, train
 
 
+class Bound(NamedTuple):
+    metric: str
+    value: float
+    at_most: bool = False  # the metric must be <= value (else >= value)
+
+    def holds(self, x: float) -> bool:
+        return x <= self.value if self.at_most else x >= self.value
+
+    def worst(self, values: list[float]) -> float:
+        return max(values) if self.at_most else min(values)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {'<=' if self.at_most else '>='} {self.value:g}"
+
+
 class Goal(NamedTuple):
     data: str
-    metric: str
-    at_least: float
-    what: str
+    bounds: tuple[Bound, ...]
 
 
 GOALS = {
-    "cgan": Goal("digits", "label_accuracy", 90.0, "% of samples of their class"),
-    "acgan": Goal("digits", "label_accuracy", 90.0, "% of samples of their class"),
+    "cgan": Goal("digits", (Bound("label_accuracy", 90.0),)),
+    "acgan": Goal("digits", (Bound("label_accuracy", 90.0),)),
+    "pix2pix": Goal("digits-edges", (Bound("label_accuracy", 90.0),)),
+    "cyclegan": Goal("digits-rotated", (Bound("label_accuracy", 90.0),)),
+    # latent_mmd2: a plain autoencoder (aae without its critic and encoder steps) ends at 0.71 on
+    # digits, aae at 0.16 (seed 0, 2026-12-01); two draws of the prior itself score ~0.
+    "aae": Goal("digits", (Bound("recon_accuracy", 90.0), Bound("latent_mmd2", 0.3, True))),
+    "bigan": Goal("digits", (Bound("recon_accuracy", 90.0), Bound("latent_mmd2", 0.3, True))),
+    "cogan": Goal("digits-inverted", (Bound("class_agreement", 90.0),)),
+    "progan": Goal("digits", (Bound("classes", 10.0),)),
 }
 
 
@@ -70,17 +99,19 @@ def run_one(system: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarise(system: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The goal's metric (minimum, median) over the seeds, the worst seed's other metrics."""
-    goal = GOALS[system]
-    values = [r["metrics"].get(goal.metric, 0.0) for r in runs]
-    worst = runs[values.index(min(values))]
+    """Per bound the worst and the median over the seeds (a diverged seed, or one without the
+    metric, counts as missing it), and whether every bound holds on the worst seed."""
+    values = {}
+    for bound in GOALS[system].bounds:
+        missing = float("inf") if bound.at_most else float("-inf")
+        seen = [r["metrics"].get(bound.metric, missing) for r in runs]
+        values[bound] = (bound.worst(seen), statistics.median(seen))
     seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
     return {
-        "value": (min(values), statistics.median(values)),
-        "worst": worst["metrics"],
+        "values": values,
         "seconds": max(seconds) if seconds else None,
         "diverged": sum("diverged" in r for r in runs),
-        "met": min(values) >= goal.at_least,
+        "met": all(bound.holds(worst) for bound, (worst, _) in values.items()),
     }
 
 
@@ -88,22 +119,18 @@ def format_table(rows: list[tuple[str, dict[str, Any]]], header: str) -> str:
     lines = [
         header,
         "",
-        "| system | data | goal | min / median | worst seed's other metrics | seconds max | met |",
-        "|---|---|---|---|---|---|---|",
+        "| system | data | goal | worst / median seed | seconds max | met |",
+        "|---|---|---|---|---|---|",
     ]
     for system, r in rows:
-        goal = GOALS[system]
-        others = ", ".join(
-            f"{k} {v:.3g}" for k, v in r["worst"].items() if k not in (goal.metric, "n_modes")
-        )
+        goal = " and ".join(str(b) for b in r["values"])
+        values = "; ".join(f"{w:.3g} / {m:.3g}" for w, m in r["values"].values())
         seconds = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
         met = "met" if r["met"] else "-"
         if r["diverged"]:
             met += f" ({r['diverged']} diverged)"
-        lines.append(
-            f"| {system} | {goal.data} | {goal.metric} >= {goal.at_least:g} ({goal.what}) "
-            f"| {r['value'][0]:.1f} / {r['value'][1]:.1f} | {others or '-'} | {seconds} | {met} |"
-        )
+        data = GOALS[system].data
+        lines.append(f"| {system} | {data} | {goal} | {values} | {seconds} | {met} |")
     return "\n".join(lines) + "\n"
 
 

@@ -371,7 +371,17 @@ def test_sample_and_evaluate_a_system_checkpoint(tmp_path, capsys):
 
 # --- registration and defaults ------------------------------------------------------------------
 
-SYSTEMS = ("cgan", "acgan")
+# name -> what `gankernels variants` says it needs
+SYSTEMS = {
+    "cgan": ", needs labels",
+    "acgan": ", needs labels",
+    "pix2pix": ", needs pairs",
+    "cyclegan": ", needs domains",
+    "aae": "",
+    "bigan": "",
+    "cogan": ", needs domains",
+    "progan": "",
+}
 
 
 def test_built_in_systems_are_entry_points_and_listed(capsys):
@@ -383,8 +393,11 @@ def test_built_in_systems_are_entry_points_and_listed(capsys):
     assert set(SYSTEMS) <= names
     assert main(["variants"]) == 0
     out = capsys.readouterr().out
-    for name in SYSTEMS:
-        assert f"{name}  (gankernels, system, needs labels)" in out
+    for name, needs in SYSTEMS.items():
+        assert f"{name}  (gankernels, system{needs})" in out
+        assert isinstance(variants.get(name), System)
+        assert variants.distribution_of(name) == "gankernels"
+    assert variants.failed() == []
 
 
 def test_system_defaults_follow_docs_math_section_5():

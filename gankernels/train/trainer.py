@@ -8,7 +8,8 @@ One generator step is `n_critic` critic steps followed by one generator step (WG
 `variant.critic_loss`, backpropagates, steps the critic's optimiser, increments
 `state["step"]` (critic steps so far) and calls `variant.after_critic_step`; per generator step
 it calls `variant.generator_loss`. The variant owns the losses, penalties and clipping; the
-trainer owns everything else.
+trainer owns everything else. A `System` (several networks, its own generator step) runs in
+`SystemTrainer` (systems.py), a subclass; `train` and `make_trainer` pick the class.
 
 Under `torchrun --nproc_per_node N` (WORLD_SIZE > 1 in the environment) the trainer joins a
 torch.distributed group (gloo on CPU, NCCL on GPU) and wraps the critic and the generator in
