@@ -43,8 +43,9 @@ PENALTIES = ("gp", "dragan", "r1")
 #     r1        ring8    1e-3 / 1e-4              8/8     82.7    117
 #
 # A moving average of the generator's weights (--ema-decay 0.99) changed nothing measurable
-# under the linear decay (gan ring8: 75.6 % either way). The f-GANs and BEGAN were not measured
-# with it and keep their papers' rates.
+# under the linear decay (gan ring8: 75.6 % either way). The f-GANs' runs are in plugins/fgan.py
+# (TTUR for fgan-kl, fgan-pearson and fgan-js); BEGAN was not measured with it and keeps its
+# paper's rates.
 TTUR_POINTS = {"lr_critic": 1e-3, "lr_generator": 1e-4}
 
 # WGAN-GP's optimiser settings and schedule (Gulrajani et al. 2017), which the variants built on

@@ -55,8 +55,7 @@ class ResidualTranslator(nn.Module):
     """x [B, c_in, H, W] -> [B, c_out, H, W] at full resolution: a 3x3 convolution, `blocks`
     residual blocks (two 3x3 convolutions and the identity), a 3x3 convolution to c_out; tanh
     output for data in [-1, 1]. CycleGAN's ResNet generator without its down- and up-sampling,
-    which 8 x 8 images do not need; the residual form makes a local, pixel-for-pixel map the easy
-    one to learn, where a bottleneck lets an unpaired generator permute the classes."""
+    which 8 x 8 images do not need."""
 
     def __init__(self, spec: ModelSpec, c_in: int, c_out: int, blocks: int = 2) -> None:
         super().__init__()

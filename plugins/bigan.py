@@ -10,6 +10,11 @@ At the optimum E inverts G, so x -> E(x) -> G(E(x)) reconstructs x (semantically
 reconstructions keep the class more than the pixels). New data are G(z). Metrics: docs/math.md
 section 7 on G(z), and section 9's reconstruction and latent measures.
 
+Status: on digits the inversion is not learned yet (seed 0, 2026-12-01: recon_accuracy 1.2 %
+and latent_mmd2 0.11 at the defaults; 13.6 % and 0.22 with both rates at 1e-4; the goal is
+90 % and 0.3). On ring8: 6/8 modes at 92 % high quality, recon_accuracy 47 % (chance 12.5 %),
+latent_mmd2 0.027.
+
 Defaults: Adam 2e-4, betas (0.5, 0.999), one critic step per generator step (BiGAN's setting;
 ALI used Adam 1e-4 with beta1 = 0.5).
 """

@@ -521,8 +521,8 @@ def test_pix2pix_losses():
 
 
 def test_cyclegan_losses_with_and_without_identity():
-    for identity in (0.5, 0.0):
-        system = variants.get("cyclegan").configure(identity_weight=identity)
+    for cycle_w, identity in ((10.0, 0.5), (1.0, 0.0)):
+        system = variants.get("cyclegan").configure(cycle_weight=cycle_w, identity_weight=identity)
         run = Recorder(system, "digits-inverted")
         system.train_step(run)
         n = run.nets
@@ -535,7 +535,7 @@ def test_cyclegan_losses_with_and_without_identity():
             n["generator_ab"](fake_a) - b
         ).abs().mean()
         same = (n["generator_ba"](a) - a).abs().mean() + (n["generator_ab"](b) - b).abs().mean()
-        generator = adversarial + 10 * cycle + identity * 10 * same
+        generator = adversarial + cycle_w * cycle + identity * cycle_w * same
         critic = sum(
             0.5 * ((n[d](real) - 1) ** 2).mean() + 0.5 * (n[d](fake) ** 2).mean()
             for d, real, fake in (("critic_a", a, fake_a), ("critic_b", b, fake_b))
