@@ -166,6 +166,13 @@ def test_system_declares_what_it_needs():
         cgan.critic_loss(None, None, None, None, {})
 
 
+def test_the_plain_trainer_refuses_a_system(tmp_path):
+    from gankernels.train import Trainer
+
+    with pytest.raises(TypeError, match="'cgan' is a System: train it with"):
+        Trainer(tiny(tmp_path))
+
+
 def test_data_without_labels_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"'cgan' needs class labels, which 'swissroll'"):
         train(tiny(tmp_path, data="swissroll"))

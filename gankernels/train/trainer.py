@@ -225,6 +225,11 @@ class Trainer:
 
     def _build(self) -> None:
         """The models (and the moving average) and their optimisers."""
+        if isinstance(self.variant, variant_registry.System):
+            raise TypeError(
+                f"variant {self.variant.name!r} is a System: train it with "
+                f"gankernels.train.train or make_trainer, which use SystemTrainer"
+            )
         generator, critic = build_models(self.spec)
         critic = self.variant.prepare_critic(critic)
         self.generator = generator.to(self.device)
