@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 import torch
 
 import gankernels
-from gankernels.variants import Defaults, Variant
+from gankernels.variants import Defaults, OptimizerGroup, Variant
 
 PENALTIES = ("gp", "dragan", "r1")
 
@@ -162,6 +162,17 @@ def generate_detached(generator: Callable, z: torch.Tensor) -> torch.Tensor:
     """G(z) for a critic step: no graph through the generator, whose gradient is not wanted."""
     with torch.no_grad():
         return generator(z)
+
+
+def generator_and_critic_optimizers(
+    generator: tuple[str, ...] = ("generator",),
+) -> dict[str, OptimizerGroup]:
+    """A System's optimisers when it has one critic: "critic" over the network called "critic",
+    "generator" over `generator` (the networks trained against it)."""
+    return {
+        "critic": OptimizerGroup(("critic",), "critic"),
+        "generator": OptimizerGroup(generator, "generator"),
+    }
 
 
 # The layers that carry a weight matrix (or kernel) whose spectral norm bounds the layer's.

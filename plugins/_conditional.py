@@ -16,7 +16,9 @@ from gankernels.train.models import (
     balanced_labels,
     generate_conditional,
 )
-from gankernels.variants import OptimizerGroup, System
+from gankernels.variants import System
+
+from ._common import generator_and_critic_optimizers
 
 
 class ConditionalSystem(System):
@@ -36,10 +38,7 @@ class ConditionalSystem(System):
         }
 
     def optimizers(self):
-        return {
-            "critic": OptimizerGroup(("critic",), "critic"),
-            "generator": OptimizerGroup(("generator",), "generator"),
-        }
+        return generator_and_critic_optimizers()
 
     def generate(self, nets, spec, data, n, seed, device="cpu"):
         labels = balanced_labels(n, data.n_classes)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankernels.train.metrics import HQ_STDS, digit_labels_of, is_digits, mmd2
+from gankernels.train.metrics import HQ_STDS, digit_labels_of, evaluate_samples, is_digits, mmd2
 from gankernels.train.models import ModelSpec, critic_trunk
+from gankernels.variants import System
 
 
 class Encoder(nn.Module):
@@ -58,3 +59,14 @@ def encoder_metrics(
         agree = (nearest == data.labels[rows]) & (nearest_dist <= HQ_STDS * data.std)
         metrics["recon_accuracy"] = 100.0 * float(agree.double().mean())
     return metrics
+
+
+class EncoderSystem(System):
+    """A system with an "encoder" and a "generator" (its decoder): evaluated on docs/math.md
+    section 7's metrics of the generated samples and `encoder_metrics`."""
+
+    def evaluate(self, nets, spec, data, reference, n, seed, device="cpu"):
+        samples = self.generate(nets, spec, data, n, seed, device)
+        metrics = evaluate_samples(samples, data, reference, max_pairs=n)
+        metrics.update(encoder_metrics(nets["encoder"], nets["generator"], data, n, seed, device))
+        return metrics

@@ -21,14 +21,13 @@ from __future__ import annotations
 import dataclasses
 
 import gankernels
-from gankernels.train.metrics import evaluate_samples
 from gankernels.train.models import build_models
-from gankernels.variants import Defaults, OptimizerGroup, System
+from gankernels.variants import Defaults, OptimizerGroup
 
-from ._encoder import Encoder, encoder_metrics
+from ._encoder import Encoder, EncoderSystem
 
 
-class AAE(System):
+class AAE(EncoderSystem):
     def __init__(self) -> None:
         super().__init__(
             "aae",
@@ -71,12 +70,6 @@ class AAE(System):
         )
         run.update("encoder", loss_e)
         return loss_c.detach(), loss_e.detach(), {"reconstruction": recon.detach()}
-
-    def evaluate(self, nets, spec, data, reference, n, seed, device="cpu"):
-        samples = self.generate(nets, spec, data, n, seed, device)
-        metrics = evaluate_samples(samples, data, reference, max_pairs=n)
-        metrics.update(encoder_metrics(nets["encoder"], nets["generator"], data, n, seed, device))
-        return metrics
 
 
 aae = AAE()

@@ -25,7 +25,7 @@ import gankernels
 from gankernels.train.models import ModelSpec, critic_trunk
 from gankernels.variants import Defaults
 
-from ._common import check_option
+from ._common import check_variant_options
 from ._conditional import ConditionalSystem
 
 
@@ -59,10 +59,7 @@ class ACGAN(ConditionalSystem):
         )
 
     def check_defaults(self, defaults):
-        if "class_weight" not in defaults.options:
-            raise ValueError(f"variant {self.name!r} needs the option class_weight")
-        for key, value in defaults.options.items():
-            check_option(self.name, key, value)
+        check_variant_options(self, defaults, ("class_weight",))
 
     def build_critic(self, spec, n_classes):
         return AuxiliaryClassifierCritic(spec, n_classes)

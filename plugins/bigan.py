@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 import gankernels
-from gankernels.train.metrics import evaluate_samples
 from gankernels.train.models import ModelSpec, build_models, critic_trunk
-from gankernels.variants import Defaults, OptimizerGroup, System
+from gankernels.variants import Defaults
 
-from ._encoder import Encoder, encoder_metrics
+from ._common import generator_and_critic_optimizers
+from ._encoder import Encoder, EncoderSystem
 
 
 class JointCritic(nn.Module):
@@ -56,7 +56,7 @@ class JointCritic(nn.Module):
         return self.joint(h).squeeze(1)
 
 
-class BiGAN(System):
+class BiGAN(EncoderSystem):
     def __init__(self) -> None:
         super().__init__(
             "bigan",
@@ -74,10 +74,7 @@ class BiGAN(System):
         }
 
     def optimizers(self):
-        return {
-            "critic": OptimizerGroup(("critic",), "critic"),
-            "generator": OptimizerGroup(("generator", "encoder"), "generator"),
-        }
+        return generator_and_critic_optimizers(("generator", "encoder"))
 
     def train_step(self, run):
         G, E, D = (run.nets[k] for k in ("generator", "encoder", "critic"))
@@ -96,12 +93,6 @@ class BiGAN(System):
         )
         run.update("generator", loss_g)
         return loss_c.detach(), loss_g.detach(), {}
-
-    def evaluate(self, nets, spec, data, reference, n, seed, device="cpu"):
-        samples = self.generate(nets, spec, data, n, seed, device)
-        metrics = evaluate_samples(samples, data, reference, max_pairs=n)
-        metrics.update(encoder_metrics(nets["encoder"], nets["generator"], data, n, seed, device))
-        return metrics
 
 
 bigan = BiGAN()

@@ -41,7 +41,7 @@ from __future__ import annotations
 import gankernels
 from gankernels.variants import Defaults, OptimizerGroup, System
 
-from ._common import check_option
+from ._common import check_variant_options
 from ._translation import (
     PatchCritic,
     ResidualTranslator,
@@ -74,11 +74,7 @@ class CycleGAN(System):
         )
 
     def check_defaults(self, defaults):
-        missing = [k for k in ("cycle_weight", "identity_weight") if k not in defaults.options]
-        if missing:
-            raise ValueError(f"variant {self.name!r} needs the options {', '.join(missing)}")
-        for key, value in defaults.options.items():
-            check_option(self.name, key, value)
+        check_variant_options(self, defaults, ("cycle_weight", "identity_weight"))
 
     def build(self, spec, data):
         c_a = image_channels(spec, self.name)

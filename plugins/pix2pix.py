@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 
 import gankernels
-from gankernels.variants import Defaults, OptimizerGroup, System
+from gankernels.variants import Defaults, System
 
-from ._common import check_option
+from ._common import check_variant_options, generator_and_critic_optimizers
 from ._translation import (
     EncoderDecoder,
     PatchCritic,
@@ -49,10 +49,7 @@ class Pix2Pix(System):
         )
 
     def check_defaults(self, defaults):
-        if "l1_weight" not in defaults.options:
-            raise ValueError(f"variant {self.name!r} needs the option l1_weight")
-        for key, value in defaults.options.items():
-            check_option(self.name, key, value)
+        check_variant_options(self, defaults, ("l1_weight",))
 
     def build(self, spec, data):
         c_a = image_channels(spec, self.name)
@@ -63,10 +60,7 @@ class Pix2Pix(System):
         }
 
     def optimizers(self):
-        return {
-            "critic": OptimizerGroup(("critic",), "critic"),
-            "generator": OptimizerGroup(("generator",), "generator"),
-        }
+        return generator_and_critic_optimizers()
 
     def train_step(self, run):
         G, D = run.nets["generator"], run.nets["critic"]

@@ -30,9 +30,9 @@ from torch import nn
 from torch.nn import functional as F
 
 import gankernels
-from gankernels.variants import Defaults, OptimizerGroup, System
+from gankernels.variants import Defaults, System
 
-from ._common import check_option
+from ._common import check_variant_options, generator_and_critic_optimizers
 
 START = 2  # the first stage's resolution
 
@@ -181,20 +181,16 @@ class ProGAN(System):
         )
 
     def check_defaults(self, defaults):
-        if defaults.penalty_weight is None or "drift" not in defaults.options:
-            raise ValueError(f"variant {self.name!r} needs a penalty_weight and the option drift")
-        for key, value in defaults.options.items():
-            check_option(self.name, key, value)
+        if defaults.penalty_weight is None:
+            raise ValueError(f"variant {self.name!r} needs a penalty_weight, got None")
+        check_variant_options(self, defaults, ("drift",))
 
     def build(self, spec, data):
         levels = _levels(spec, self.name)
         return {"generator": GrowingGenerator(spec, levels), "critic": GrowingCritic(spec, levels)}
 
     def optimizers(self):
-        return {
-            "critic": OptimizerGroup(("critic",), "critic"),
-            "generator": OptimizerGroup(("generator",), "generator"),
-        }
+        return generator_and_critic_optimizers()
 
     def train_step(self, run):
         G, D = run.nets["generator"], run.nets["critic"]
