@@ -100,7 +100,7 @@ def check_option(variant: str, key: str, value: Any) -> None:
     ):
         if not is_number or value <= 0:
             fail("a finite number > 0")
-    elif key in ("target", "identity_weight", "drift"):
+    elif key in ("target", "identity_weight", "drift", "recon_weight"):
         if not is_number or value < 0:
             fail("a finite number >= 0")
     elif key in ("a", "b", "c"):

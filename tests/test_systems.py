@@ -566,7 +566,10 @@ def test_aae_and_bigan_losses():
     x, z = run.fixed.x, run.fixed.z
     real, fake = D(x, E(x)), D(G(z), z)
     torch.testing.assert_close(run.losses["critic"], sp(-real).mean() + sp(fake).mean())
-    torch.testing.assert_close(run.losses["generator"], sp(real).mean() + sp(-fake).mean())
+    cycle = 10.0 * (G(E(x)) - x).abs().mean()  # ALICE's term at recon_weight 10
+    torch.testing.assert_close(run.losses["generator"], sp(real).mean() + sp(-fake).mean() + cycle)
+    with pytest.raises(ValueError, match="option 'recon_weight' of variant 'bigan'"):
+        variants.get("bigan").configure(recon_weight=-1.0)
 
 
 def test_cogan_shares_the_generator_trunk_and_the_critic_tail():
