@@ -187,7 +187,7 @@ def test_defaults_follow_docs_math_section_5():
     assert mmd.penalty_weight == 1.0 and tuple(mmd.options["sigmas"]) == (1, 2, 4, 8, 16)
     sobolev = variants.get("sobolev-gan").defaults
     assert sobolev.penalty_weight is None and sobolev.options["rho"] == 1e-5
-    assert sobolev.points == {"lr_critic": 1e-3, "lr_generator": 1e-3}
+    assert sobolev.points == {"lr_critic": 2e-3, "lr_generator": 2e-3}
     sngan = variants.get("sngan").defaults
     assert (sngan.n_critic, sngan.lr_critic, sngan.lr_generator, sngan.betas) == (
         5,
