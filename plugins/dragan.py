@@ -24,7 +24,7 @@ one thread per run, 2026-12-01; metrics of docs/math.md section 7 on 2,500 sampl
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
+from ._common import FAST_GENERATOR_POINTS, AdversarialVariant
 
 dragan = AdversarialVariant(
     "dragan",
@@ -37,7 +37,7 @@ dragan = AdversarialVariant(
         betas=(0.5, 0.9),
         penalty_weight=10.0,
         options={"target": 1.0, "perturb": 0.5},
-        points={"lr_critic": 1e-3, "lr_generator": 3e-4, "penalty_weight": 0.1},
+        points={**FAST_GENERATOR_POINTS, "penalty_weight": 0.1},
     ),
     kind="nonsaturating",
     penalty="dragan",

@@ -20,11 +20,11 @@ samples:
 
 import dataclasses
 
-from ._common import DCGAN_DEFAULTS, AdversarialVariant
+from ._common import DCGAN_DEFAULTS, FAST_GENERATOR_POINTS, AdversarialVariant
 
 hinge = AdversarialVariant(
     "hinge",
     "hinge-loss GAN (SNGAN, BigGAN): relu(1 - v_r) + relu(1 + v_g), generator -E[v_g]",
-    dataclasses.replace(DCGAN_DEFAULTS, points={"lr_critic": 1e-3, "lr_generator": 3e-4}),
+    dataclasses.replace(DCGAN_DEFAULTS, points=FAST_GENERATOR_POINTS),
     kind="hinge",
 )

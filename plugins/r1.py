@@ -30,7 +30,7 @@ The smaller gamma alone stops near 60 %; the generator's faster rate is what tig
 
 from gankernels.variants import Defaults
 
-from ._common import AdversarialVariant
+from ._common import FAST_GENERATOR_POINTS, AdversarialVariant
 
 r1 = AdversarialVariant(
     "r1",
@@ -44,7 +44,7 @@ r1 = AdversarialVariant(
         betas=(0.0, 0.99),
         penalty_weight=10.0,
         options={"lazy_interval": 16},
-        points={"lr_critic": 1e-3, "lr_generator": 3e-4, "penalty_weight": 0.1},
+        points={**FAST_GENERATOR_POINTS, "penalty_weight": 0.1},
     ),
     kind="nonsaturating",
     penalty="r1",
