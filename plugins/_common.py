@@ -59,16 +59,14 @@ GP_SCHEDULE = dict(
     n_critic=5, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4, betas=(0.5, 0.9)
 )
 
-# DCGAN's settings (Radford et al. 2016), the papers' defaults of the variants with one critic
-# step per generator step, with TTUR on point data.
-DCGAN_DEFAULTS = Defaults(
-    n_critic=1,
-    optimizer="adam",
-    lr_critic=2e-4,
-    lr_generator=2e-4,
-    betas=(0.5, 0.999),
-    points=TTUR_POINTS,
+# DCGAN's optimiser settings (Radford et al. 2016), the papers' defaults of the variants and
+# systems with one critic step per generator step.
+DCGAN_SCHEDULE = dict(
+    n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)
 )
+
+# DCGAN's settings with TTUR on point data.
+DCGAN_DEFAULTS = Defaults(**DCGAN_SCHEDULE, points=TTUR_POINTS)
 
 # Options every variant with this penalty carries (their defaults are given per variant).
 PENALTY_OPTIONS = {

@@ -24,6 +24,7 @@ import gankernels
 from gankernels.train.models import build_models
 from gankernels.variants import Defaults, OptimizerGroup
 
+from ._common import DCGAN_SCHEDULE
 from ._encoder import Encoder, EncoderSystem
 
 
@@ -32,9 +33,7 @@ class AAE(EncoderSystem):
         super().__init__(
             "aae",
             "adversarial autoencoder (Makhzani 2016): a critic makes the codes E(x) look N(0, I)",
-            Defaults(
-                n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)
-            ),
+            Defaults(**DCGAN_SCHEDULE),
         )
 
     def build(self, spec, data):

@@ -25,7 +25,7 @@ import gankernels
 from gankernels.train.models import ModelSpec, critic_trunk
 from gankernels.variants import Defaults
 
-from ._common import check_variant_options
+from ._common import DCGAN_SCHEDULE, check_variant_options
 from ._conditional import ConditionalSystem
 
 
@@ -49,11 +49,7 @@ class ACGAN(ConditionalSystem):
             "acgan",
             "auxiliary classifier GAN (Odena 2017): the critic also predicts the class",
             Defaults(
-                n_critic=1,
-                optimizer="adam",
-                lr_critic=2e-4,
-                lr_generator=2e-4,
-                betas=(0.5, 0.999),
+                **DCGAN_SCHEDULE,
                 options={"class_weight": 1.0},
             ),
         )

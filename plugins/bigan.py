@@ -38,7 +38,7 @@ import gankernels
 from gankernels.train.models import ModelSpec, build_models, critic_trunk
 from gankernels.variants import Defaults
 
-from ._common import check_variant_options, generator_and_critic_optimizers
+from ._common import DCGAN_SCHEDULE, check_variant_options, generator_and_critic_optimizers
 from ._encoder import Encoder, EncoderSystem
 
 
@@ -73,11 +73,7 @@ class BiGAN(EncoderSystem):
             "BiGAN / ALI (Donahue 2017, Dumoulin 2017): generator and encoder vs a joint critic, "
             "with ALICE's L1 cycle term (Li 2017)",
             Defaults(
-                n_critic=1,
-                optimizer="adam",
-                lr_critic=2e-4,
-                lr_generator=2e-4,
-                betas=(0.5, 0.999),
+                **DCGAN_SCHEDULE,
                 options={"recon_weight": 10.0},
             ),
         )

@@ -37,6 +37,8 @@ from gankernels.train.metrics import digit_labels_of, evaluate_samples, is_digit
 from gankernels.train.models import ConvGenerator, build_models
 from gankernels.variants import Defaults, OptimizerGroup, System
 
+from ._common import DCGAN_SCHEDULE
+
 # The transforms of domain B the classifier can undo (docs/math.md section 7).
 TO_DOMAIN_A = {
     "digits-inverted": lambda y: -y,
@@ -97,9 +99,7 @@ class CoGAN(System):
         super().__init__(
             "cogan",
             "coupled GAN (Liu & Tuzel 2016): two GANs sharing generator trunk and critic tail",
-            Defaults(
-                n_critic=1, optimizer="adam", lr_critic=2e-4, lr_generator=2e-4, betas=(0.5, 0.999)
-            ),
+            Defaults(**DCGAN_SCHEDULE),
             needs=("domains",),
         )
 

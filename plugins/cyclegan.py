@@ -41,7 +41,7 @@ from __future__ import annotations
 import gankernels
 from gankernels.variants import Defaults, OptimizerGroup, System
 
-from ._common import check_variant_options
+from ._common import DCGAN_SCHEDULE, check_variant_options
 from ._translation import (
     PatchCritic,
     ResidualTranslator,
@@ -63,11 +63,7 @@ class CycleGAN(System):
             "cyclegan",
             "CycleGAN (Zhu 2017): unpaired A <-> B, two generators and critics, LSGAN + cycle",
             Defaults(
-                n_critic=1,
-                optimizer="adam",
-                lr_critic=2e-4,
-                lr_generator=2e-4,
-                betas=(0.5, 0.999),
+                **DCGAN_SCHEDULE,
                 options={"cycle_weight": 1.0, "identity_weight": 0.0},
             ),
             needs=("domains",),

@@ -41,14 +41,10 @@ import dataclasses
 
 from gankernels.variants import Defaults
 
-from ._common import TTUR_POINTS, AdversarialVariant
+from ._common import DCGAN_SCHEDULE, TTUR_POINTS, AdversarialVariant
 
 _DEFAULTS = Defaults(
-    n_critic=1,
-    optimizer="adam",
-    lr_critic=2e-4,
-    lr_generator=2e-4,
-    betas=(0.5, 0.999),
+    **DCGAN_SCHEDULE,
     options={"nonsaturating": True},
 )
 _TTUR_DEFAULTS = dataclasses.replace(_DEFAULTS, points=TTUR_POINTS)

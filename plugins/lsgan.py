@@ -8,17 +8,13 @@ on point data two time-scale rates, critic 1e-3 and generator 1e-4 (`_common.TTU
 
 from gankernels.variants import Defaults
 
-from ._common import TTUR_POINTS, AdversarialVariant
+from ._common import DCGAN_SCHEDULE, TTUR_POINTS, AdversarialVariant
 
 lsgan = AdversarialVariant(
     "lsgan",
     "least-squares GAN (Mao 2017): squared error to labels a=-1, b=1, c=0",
     Defaults(
-        n_critic=1,
-        optimizer="adam",
-        lr_critic=2e-4,
-        lr_generator=2e-4,
-        betas=(0.5, 0.999),
+        **DCGAN_SCHEDULE,
         options={"a": -1.0, "b": 1.0, "c": 0.0},
         points=TTUR_POINTS,
     ),

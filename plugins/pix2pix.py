@@ -21,7 +21,7 @@ import torch
 import gankernels
 from gankernels.variants import Defaults, System
 
-from ._common import check_variant_options, generator_and_critic_optimizers
+from ._common import DCGAN_SCHEDULE, check_variant_options, generator_and_critic_optimizers
 from ._translation import (
     EncoderDecoder,
     PatchCritic,
@@ -38,11 +38,7 @@ class Pix2Pix(System):
             "pix2pix",
             "pix2pix (Isola 2017): paired translation B -> A, U-Net generator, PatchGAN, + L1",
             Defaults(
-                n_critic=1,
-                optimizer="adam",
-                lr_critic=2e-4,
-                lr_generator=2e-4,
-                betas=(0.5, 0.999),
+                **DCGAN_SCHEDULE,
                 options={"l1_weight": 100.0},
             ),
             needs=("pairs",),
