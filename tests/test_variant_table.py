@@ -44,6 +44,31 @@ def test_a_diverged_seed_counts_as_nothing_and_is_shown(table):
     assert "| x | ring8 | 0/8 / 8/8 | 0.0 / 95.0 |" in text and "- (1 diverged) |" in text
 
 
+def digits_run(classes, kl, precision, recall):
+    return {
+        "classes": classes,
+        "label_kl": kl,
+        "precision": precision,
+        "recall": recall,
+        "seconds": 60.0,
+    }
+
+
+def test_digits_rows_are_judged_on_the_worst_seed_of_each_metric(table):
+    good = [digits_run(10, 0.02, 0.6, 0.7), digits_run(10, 0.05, 0.5, 0.9)]
+    row = table.summarise("digits", good + [digits_run(10, 0.01, 0.8, 0.5)])
+    assert row["met"] and row["label_kl"] == (0.05, 0.02) and row["precision"] == (0.5, 0.6)
+    for bad in (
+        digits_run(9, 0.01, 0.9, 0.9),  # a class missing
+        digits_run(10, 0.051, 0.9, 0.9),  # label KL above 0.05
+        digits_run(10, 0.01, 0.49, 0.9),  # precision below 0.5
+        digits_run(10, 0.01, 0.9, 0.49),  # recall below 0.5
+    ):
+        assert not table.summarise("digits", good + [bad])["met"], bad
+    text = table.format_digits_table([("x", "digits", row)], "header")
+    assert "| x | 10/10 / 10/10 | 0.050 / 0.020 | 0.50 / 0.60 | 0.50 / 0.70 | 60 | met |" in text
+
+
 def test_check_writes_the_table_and_fails_a_missed_goal(tmp_path):
     out = tmp_path / "t.md"
     cmd = [sys.executable, str(ROOT / "scripts" / "variant_table.py"), "--variants", "hinge"]
