@@ -48,10 +48,11 @@ PENALTIES = ("gp", "dragan", "r1")
 # paper's rates.
 TTUR_POINTS = {"lr_critic": 1e-3, "lr_generator": 1e-4}
 
-# TTUR with a faster generator, for gan, ragan, hinge, r1 and dragan on point data (r1 and
-# dragan with a penalty weight of 0.1 as well): it tightens grid25's modes (their docstrings
-# have the runs). On nsgan the same rate dropped grid25 to 13/25 modes (seed 0) and on lsgan
-# ring8 to 3/8 (seed 0), so they keep TTUR_POINTS.
+# TTUR with a faster generator, for gan, ragan, hinge, r1, dragan and sngan on point data (r1
+# and dragan with a penalty weight of 0.1 as well, sngan with one critic step instead of five):
+# it tightens grid25's modes (their docstrings have the runs). On nsgan the same rate dropped
+# grid25 to 13/25 modes and on lsgan ring8 to 3/8 (seed 0), so they keep TTUR_POINTS, as do
+# the f-GANs (plugins/fgan.py has their runs).
 FAST_GENERATOR_POINTS = {"lr_critic": 1e-3, "lr_generator": 3e-4}
 
 # WGAN-GP's optimiser settings and schedule (Gulrajani et al. 2017), which the variants built on

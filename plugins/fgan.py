@@ -35,6 +35,13 @@ same day, seed 0:
     fgan-tv                  ring8    1e-3 / 1e-4       0         0/8            0.0
 
 (fgan-squared-hellinger keeps the papers' rates until grid25 is measured.)
+
+The faster generator that gan, ragan and hinge take on point data (critic 1e-3, generator 3e-4,
+`_common.FAST_GENERATOR_POINTS`) does not carry over (seed 0, 2026-12-02): fgan-js ring8 8/8 at
+96.7 % but grid25 13/25 at 94.0 %; fgan-pearson grid25 25/25 at 85.4 % but ring8 8/8 at 64.6 %;
+fgan-kl grid25 0/25 and ring8 diverged (NaN loss). Between the two, fgan-pearson at 1e-3 / 2e-4
+(seeds 0, 1, 2): ring8 8/8 at 90.3, 70.6, 93.0 %, grid25 25, 21, 25/25 at 74.2, 10.2, 82.2 %.
+They keep TTUR_POINTS.
 """
 
 import dataclasses

@@ -170,7 +170,7 @@ def test_defaults_follow_docs_math_section_5():
         # for the f-GANs that TTUR did not help
         ttur = {"lr_critic": 1e-3, "lr_generator": 1e-4}
         papers = ("fgan-reverse-kl", "fgan-neyman", "fgan-squared-hellinger", "fgan-tv")
-        if name == "hinge":  # a faster generator (plugins/hinge.py)
+        if name in ("gan", "hinge", "ragan"):  # a faster generator (their docstrings)
             ttur = {"lr_critic": 1e-3, "lr_generator": 3e-4}
         assert d.points == ({} if name in papers else ttur), name
     began = variants.get("began").defaults.options
@@ -198,7 +198,7 @@ def test_defaults_follow_docs_math_section_5():
         (0.0, 0.9),
     )
     assert sngan.penalty_weight is None and sngan.clip_value is None
-    assert sngan.points == {"lr_critic": 1e-3, "lr_generator": 1e-3}
+    assert sngan.points == {"n_critic": 1, "lr_critic": 1e-3, "lr_generator": 3e-4}
 
 
 # --- one step of every variant ---------------------------------------------------------------
