@@ -45,6 +45,20 @@ GOALS = {"ring8": (7, 80.0), "grid25": (20, 70.0)}
 # What a digits row must reach on its worst seed: all classes, label KL at most, precision and
 # recall at least.
 DIGITS_GOAL = {"classes": 10, "label_kl": 0.05, "precision": 0.5, "recall": 0.5}
+# The metrics a run reports, with their types, per kind of data.
+RUN_METRICS = {
+    "points": {"modes": int, "n_modes": int, "hq": float, "mmd2": float},
+    "digits": {"classes": int, "label_kl": float, "precision": float, "recall": float},
+}
+# What a diverged run counts as: the worst value of each metric a goal reads.
+DIVERGED = {
+    "modes": 0,
+    "hq": 0.0,
+    "classes": 0,
+    "label_kl": math.inf,
+    "precision": 0.0,
+    "recall": 0.0,
+}
 
 
 def run_one(variant: str, data: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -68,61 +82,42 @@ def run_one(variant: str, data: str, seed: int, args: argparse.Namespace) -> dic
     try:
         result = train(cfg)
     except TrainingDiverged as exc:
-        nothing = {"modes": 0, "hq": 0.0, "classes": 0, "label_kl": math.inf}
-        return {
-            "diverged": str(exc).split(";")[0],
-            **nothing,
-            "precision": 0.0,
-            "recall": 0.0,
-            "seconds": None,
-        }
-    m = result.metrics
-    if data == "digits":
-        return {
-            "classes": int(m["classes"]),
-            "label_kl": float(m["label_kl"]),
-            "precision": float(m["precision"]),
-            "recall": float(m["recall"]),
-            "seconds": float(result.seconds),
-        }
-    return {
-        "modes": int(m["modes"]),
-        "n_modes": int(m["n_modes"]),
-        "hq": float(m["hq"]),
-        "mmd2": float(m["mmd2"]),
-        "seconds": float(result.seconds),
-    }
+        return {"diverged": str(exc).split(";")[0], **DIVERGED, "seconds": None}
+    kind = "digits" if data == "digits" else "points"
+    run = {key: cast(result.metrics[key]) for key, cast in RUN_METRICS[kind].items()}
+    return {**run, "seconds": float(result.seconds)}
 
 
 def summarise(data: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Worst and median over the seeds, and whether the worst meets the goal of `data`."""
-    if data == "digits":
-        return summarise_digits(runs)
-    modes = [r["modes"] for r in runs]
-    hq = [r["hq"] for r in runs]
+    row = _summarise_digits(runs) if data == "digits" else _summarise_points(data, runs)
+    seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
+    row["seconds"] = max(seconds) if seconds else None
+    row["diverged"] = sum("diverged" in r for r in runs)
+    return row
+
+
+def _worst_and_median(runs: list[dict[str, Any]], key: str, worst=min) -> tuple[Any, Any]:
+    values = [r[key] for r in runs]
+    return worst(values), statistics.median(values)
+
+
+def _summarise_points(data: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     mmd2 = [r["mmd2"] for r in runs if "mmd2" in r]
-    seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
-    goal_modes, goal_hq = GOALS[data]
-    return {
-        "n_modes": {"ring8": 8, "grid25": 25}[data],
-        "modes": (min(modes), statistics.median(modes)),
-        "hq": (min(hq), statistics.median(hq)),
-        "mmd2": statistics.median(mmd2) if mmd2 else None,
-        "seconds": max(seconds) if seconds else None,
-        "diverged": sum("diverged" in r for r in runs),
-        "met": min(modes) >= goal_modes and min(hq) >= goal_hq,
-    }
-
-
-def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
     row = {
-        key: (min(values), statistics.median(values))
-        for key in ("classes", "precision", "recall")
-        for values in [[r[key] for r in runs]]
+        "n_modes": {"ring8": 8, "grid25": 25}[data],
+        "modes": _worst_and_median(runs, "modes"),
+        "hq": _worst_and_median(runs, "hq"),
+        "mmd2": statistics.median(mmd2) if mmd2 else None,
     }
-    kl = [r["label_kl"] for r in runs]
-    row["label_kl"] = (max(kl), statistics.median(kl))  # the worst KL is the largest
+    goal_modes, goal_hq = GOALS[data]
+    row["met"] = row["modes"][0] >= goal_modes and row["hq"][0] >= goal_hq
+    return row
+
+
+def _summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    row = {key: _worst_and_median(runs, key) for key in ("classes", "precision", "recall")}
+    row["label_kl"] = _worst_and_median(runs, "label_kl", worst=max)  # the worst KL is the largest
     goal = DIGITS_GOAL
     row["met"] = (
         row["classes"][0] >= goal["classes"]
@@ -130,8 +125,6 @@ def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
         and row["precision"][0] >= goal["precision"]
         and row["recall"][0] >= goal["recall"]
     )
-    row["seconds"] = max(seconds) if seconds else None
-    row["diverged"] = sum("diverged" in r for r in runs)
     return row
 
 
