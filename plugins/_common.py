@@ -70,6 +70,9 @@ DCGAN_SCHEDULE = dict(
 # DCGAN's settings with TTUR on point data.
 DCGAN_DEFAULTS = Defaults(**DCGAN_SCHEDULE, points=TTUR_POINTS)
 
+# DCGAN's settings with the faster generator on point data (gan, ragan, hinge).
+DCGAN_FAST_GENERATOR_DEFAULTS = Defaults(**DCGAN_SCHEDULE, points=FAST_GENERATOR_POINTS)
+
 # Options every variant with this penalty carries (their defaults are given per variant).
 PENALTY_OPTIONS = {
     "gp": ("target", "one_sided"),

@@ -18,13 +18,11 @@ samples:
     ring8    1e-3 / 3e-4             8, 8, 8 /8             96.4, 95.8, 96.7      121-125
 """
 
-import dataclasses
-
-from ._common import DCGAN_DEFAULTS, FAST_GENERATOR_POINTS, AdversarialVariant
+from ._common import DCGAN_FAST_GENERATOR_DEFAULTS, AdversarialVariant
 
 hinge = AdversarialVariant(
     "hinge",
     "hinge-loss GAN (SNGAN, BigGAN): relu(1 - v_r) + relu(1 + v_g), generator -E[v_g]",
-    dataclasses.replace(DCGAN_DEFAULTS, points=FAST_GENERATOR_POINTS),
+    DCGAN_FAST_GENERATOR_DEFAULTS,
     kind="hinge",
 )

@@ -17,13 +17,11 @@ docs/math.md section 7 on 2,500 samples (the 1e-4 rows: the README's table of 20
     grid25   1e-3 / 3e-4             0, 1, 2     22, 24, 25 /25   91.0, 86.3, 91.0    107-125
 """
 
-import dataclasses
-
-from ._common import DCGAN_DEFAULTS, FAST_GENERATOR_POINTS, AdversarialVariant
+from ._common import DCGAN_FAST_GENERATOR_DEFAULTS, AdversarialVariant
 
 ragan = AdversarialVariant(
     "ragan",
     "relativistic average GAN (Jolicoeur-Martineau 2018): is real more real than the average fake?",
-    dataclasses.replace(DCGAN_DEFAULTS, points=FAST_GENERATOR_POINTS),
+    DCGAN_FAST_GENERATOR_DEFAULTS,
     kind="relativistic",
 )
